@@ -1,0 +1,78 @@
+"""Turn rule matches into alert rows: deterministic id, message, evidence and spans."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from .pipeline import Analysis, RuleMatch
+from .parse import PLACEHOLDER_RE
+from .ruletypes import level_rank
+
+__all__ = ["alert_id", "render_message", "make_alerts", "evidence_of"]
+
+
+def alert_id(rule_id: str, article_id: str) -> str:
+    """Stable per (rule, article): rescans and new rule versions update, never duplicate."""
+    return hashlib.sha256(f"{rule_id}\x00{article_id}".encode()).hexdigest()[:16]
+
+
+def evidence_of(analysis: Analysis, m: RuleMatch) -> tuple[int, int]:
+    """Evidence span: the unit for sentence scope, else the sentence holding the first hit."""
+    doc = analysis.document
+    if m.unit.kind == "sentence":
+        return m.unit.start, m.unit.end
+    first = min((h.start for hits in m.hits.values() for h in hits), default=m.unit.start)
+    sent = doc.sentence_at(first)
+    return sent.start, sent.end
+
+
+def render_message(m: RuleMatch, evidence: str) -> str:
+    """Fill the rule's message template from the match's captures."""
+    def sub(mo: Any) -> str:
+        name, attr = mo.group(1), mo.group(2)
+        if name == "evidence":
+            return evidence
+        if name == "title":
+            return m.rule.title
+        if name == "level":
+            return m.level
+        if name == "rule":
+            return m.rule.id
+        hits = m.hits.get(name, [])
+        values: list[str] = []
+        for h in hits:
+            v = h.entry if attr == "ids" and h.entry else (h.label if h.entry and attr != "terms" else h.text)
+            v = " ".join(v.split())
+            if v not in values:
+                values.append(v)
+        return ", ".join(values)
+
+    return " ".join(PLACEHOLDER_RE.sub(sub, m.rule.message).split())
+
+
+def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> list[dict[str, Any]]:
+    """One alert row per rule that fired on the article (its strongest match is the evidence)."""
+    doc = analysis.document
+    rows = []
+    for rule_id in sorted({m.rule.id for m in analysis.fired()}):
+        best = analysis.best(rule_id)
+        assert best is not None
+        a, b = evidence_of(analysis, best)
+        field, fa, fb = doc.field_span(a, b)
+        evidence = " ".join(doc.text[a:b].split())
+        spans = []
+        for name, hits in best.hits.items():
+            for h in hits:
+                f, s, e = doc.field_span(h.start, h.end)
+                spans.append({"pattern": name, "term": h.text, "entry": h.entry, "field": f, "start": s, "end": e})
+        spans.sort(key=lambda x: (x["field"] != "title", x["start"]))
+        rows.append({
+            "id": alert_id(rule_id, article_id), "rule_id": rule_id, "rule_version": best.rule.version,
+            "ruleset_version": ruleset_version, "rule_title": best.rule.title, "level": best.level,
+            "severity": level_rank(best.level), "message": render_message(best, evidence), "article_id": article_id,
+            "evidence": evidence, "evidence_field": field, "evidence_start": fa, "evidence_end": fb,
+            "spans": spans, "captures": best.captures(), "notes": best.notes,
+            "matched_units": sum(1 for m in analysis.fired() if m.rule.id == rule_id),
+        })
+    return rows

@@ -1,0 +1,249 @@
+"""The ``monitor`` command line: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from .config import Config, load_config
+from .errors import MonitorError
+from .explain import explain as explain_rule
+from .pipeline import Analyzer
+from .rules import lint_rules, load_rules
+from .ruletest import run_rule_tests
+from .ruletypes import LEVELS, RuleSet
+from .scan import ingest_paths, run_once, scan_pending
+from .store import Store
+
+__all__ = ["cli", "main"]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except MonitorError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class Ctx:
+    def __init__(self, config_path: str, db: str | None) -> None:
+        self.config_path = config_path
+        self.db = db
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            with _errors():
+                self._config = load_config(self.config_path, self.db)
+        return self._config
+
+    def store(self) -> Store:
+        with _errors():
+            return Store.open(self.config.database)
+
+    def ruleset(self) -> RuleSet:
+        with _errors():
+            return load_rules(list(self.config.rules))
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
+              help="Config file; paths in it are relative to its folder.")
+@click.option("--db", default=None, help="SQLite database file (overrides 'database' in the config).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details to stderr.")
+@click.version_option(package_name="monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, db: str | None, verbose: bool) -> None:
+    """Sanctions-violation monitor: YAML rules scan news articles into alerts in SQLite.
+
+    Review alerts with the sqlite-utils CLI, for example:
+    sqlite-utils rows monitor.db alerts_review --table
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    ctx.obj = Ctx(config_path, db)
+
+
+def _progress(label: str) -> "callable":  # type: ignore[valid-type]
+    state = {"last": 0.0}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - state["last"] >= 2.0:
+            state["last"] = now
+            click.echo(f"{label}: {done:,}/{total:,} articles", err=True)
+
+    return report
+
+
+def _print_scan(store: Store, ruleset: RuleSet, scan: object, since_run: str) -> None:
+    s = scan
+    click.echo(f"scanned {s.scanned:,} article(s) with ruleset {ruleset.version} "  # type: ignore[attr-defined]
+               f"({len(ruleset.enabled_rules)} rules): {s.alerts_new:,} new alert(s), "  # type: ignore[attr-defined]
+               f"{s.alerts_updated:,} updated" + (f", {s.failed:,} failed" if s.failed else ""))  # type: ignore[attr-defined]
+    if s.by_level:  # type: ignore[attr-defined]
+        levels = ", ".join(f"{lvl} {s.by_level[lvl]}" for lvl in reversed(LEVELS) if s.by_level[lvl])  # type: ignore[attr-defined]
+        rules = ", ".join(f"{r} {n}" for r, n in sorted(s.by_rule.items()))  # type: ignore[attr-defined]
+        click.echo(f"alerts by level: {levels}")
+        click.echo(f"alerts by rule: {rules}")
+    rows = store.query("select level, rule, message from alerts_review where created_at >= ? "
+                       "order by severity desc, published_at desc limit 15",
+                       [since_run]) if False else store.query(
+        "select a.level, a.rule_id as rule, a.message from alerts a join articles ar on ar.id = a.article_id "
+        "where a.updated_at >= ? order by a.severity desc, ar.published_at desc limit 15", [since_run])
+    for r in rows:
+        msg = r["message"] if len(r["message"]) <= 110 else r["message"][:107] + "..."
+        click.echo(f"  [{r['level']:>8}] {r['rule']}: {msg}")
+    db = store.path
+    click.echo(f"review: sqlite-utils rows {db} alerts_review --table")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one cycle (ingest every source, then scan) and exit.")
+@pass_ctx
+def run(obj: Ctx, once: bool) -> None:
+    """Ingest every configured source, then scan new articles into alerts."""
+    if not once:
+        raise click.UsageError("the scheduled daemon is not available yet; use 'monitor run --once'")
+    config = obj.config
+    ruleset = obj.ruleset()
+    with obj.store() as store, _errors():
+        started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
+        ingest, scan = run_once(config, store, Analyzer(ruleset), _progress("scanning"))
+        click.echo(f"ingested {ingest.added:,} new article(s) from {len(config.sources)} source(s) "
+                   f"({ingest.duplicates:,} already stored, {ingest.errors:,} error(s))")
+        _print_scan(store, ruleset, scan, started)
+        if ingest.errors or scan.failed:
+            click.echo(f"errors: sqlite-utils rows {store.path} errors_recent --table", err=True)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", default="cli", show_default=True, help="Source name recorded on the articles.")
+@pass_ctx
+def ingest(obj: Ctx, paths: tuple[Path, ...], source: str) -> None:
+    """Add article files or folders (.txt .md .html .json .jsonl) to the database."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise click.ClickException(f"{missing[0]}: no such file or folder")
+    with obj.store() as store, _errors():
+        r = ingest_paths(store, list(paths), source, obj.config.max_file_bytes if Path(obj.config_path).exists()
+                         else 5_000_000)
+        click.echo(f"ingested {r.added:,} new article(s) from {r.files:,} file(s) "
+                   f"({r.duplicates:,} already stored, {r.errors:,} error(s))")
+        if r.errors:
+            click.echo(f"errors: sqlite-utils rows {store.path} errors_recent --table", err=True)
+
+
+@cli.command()
+@pass_ctx
+def scan(obj: Ctx) -> None:
+    """Scan every article not yet scanned by the current ruleset."""
+    ruleset = obj.ruleset()
+    with obj.store() as store, _errors():
+        started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
+        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, _progress("scanning"))
+        _print_scan(store, ruleset, report, started)
+
+
+@cli.group()
+def rules() -> None:
+    """Lint, test, explain and show rules."""
+
+
+def _rule_paths(obj: Ctx, paths: tuple[str, ...]) -> list[str | Path]:
+    return list(paths) if paths else list(obj.config.rules)
+
+
+@rules.command("lint")
+@click.argument("paths", nargs=-1)
+@pass_ctx
+def rules_lint(obj: Ctx, paths: tuple[str, ...]) -> None:
+    """Report every problem in every rule file as path:line:col: message (exit 1 on errors)."""
+    ruleset, issues = lint_rules(_rule_paths(obj, paths))
+    for issue in issues:
+        click.echo(str(issue))
+    errors = sum(1 for i in issues if i.severity == "error")
+    warnings = len(issues) - errors
+    click.echo(f"{len(ruleset.files)} file(s), {len(ruleset.rules)} rule(s), {len(ruleset.lists)} list(s): "
+               f"{errors} error(s), {warnings} warning(s)")
+    if errors:
+        sys.exit(1)
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1)
+@click.option("--rule", "rule_ids", multiple=True, help="Only this rule (repeatable).")
+@pass_ctx
+def rules_test(obj: Ctx, paths: tuple[str, ...], rule_ids: tuple[str, ...]) -> None:
+    """Run every rule's inline tests through the production pipeline; print a pass/fail matrix."""
+    with _errors():
+        ruleset = load_rules(_rule_paths(obj, paths))
+        results = run_rule_tests(ruleset, rule_ids=list(rule_ids) or None)
+    width = max([len(r.id) for r in ruleset.enabled_rules] + [4])
+    click.echo(f"{'rule':<{width}}  tests  pass  fail   TP   TN   FP   FN")
+    for rule in ruleset.enabled_rules:
+        rs = [r for r in results if r.rule == rule.id]
+        if rule_ids and rule.id not in rule_ids:
+            continue
+        count = {k: sum(1 for r in rs if r.outcome == k) for k in ("TP", "TN", "FP", "FN")}
+        fails = sum(1 for r in rs if not r.passed)
+        click.echo(f"{rule.id:<{width}}  {len(rs):>5}  {len(rs) - fails:>4}  {fails:>4}  "
+                   f"{count['TP']:>3}  {count['TN']:>3}  {count['FP']:>3}  {count['FN']:>3}")
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        click.echo(f"FAIL {r.test.location}: rule '{r.rule}' test {r.index + 1}: {r.reason}")
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+@rules.command("explain")
+@click.argument("rule_id")
+@click.option("--text", help="Text to explain against.")
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Article file to explain against (.txt .md .html .json .jsonl; first article).")
+@click.option("--rules", "rule_paths", multiple=True, help="Rule files or folders (default: from config).")
+@pass_ctx
+def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, rule_paths: tuple[str, ...]) -> None:
+    """Show per-pattern hits, exceptions and why RULE_ID did or did not fire."""
+    if (text is None) == (file_ is None):
+        raise click.UsageError("give exactly one of --text or --file")
+    title = published = ""
+    if file_ is not None:
+        from .ingest import ArticleIn, read_path, make_record
+        items = [i for i in read_path(file_) if isinstance(i, ArticleIn)]
+        if not items:
+            raise click.ClickException(f"{file_}: no readable article in the file")
+        rec = make_record(items[0], "cli")
+        text, title, published = rec["text"], rec["title"], rec["published_at"]
+    with _errors():
+        ruleset = load_rules(_rule_paths(obj, rule_paths))
+        for line in explain_rule(Analyzer(ruleset), rule_id, text or "", title, published):
+            click.echo(line)
+
+
+@rules.command("show")
+@click.argument("paths", nargs=-1)
+@pass_ctx
+def rules_show(obj: Ctx, paths: tuple[str, ...]) -> None:
+    """Print the compiled durable-rules ruleset (JSON)."""
+    from .engine import compile_ruleset
+    with _errors():
+        ruleset = load_rules(_rule_paths(obj, paths))
+    click.echo(json.dumps(compile_ruleset(ruleset), indent=2, sort_keys=True))
+
+
+def main() -> None:
+    cli(prog_name="monitor")

@@ -1,0 +1,113 @@
+"""config.yaml: every setting, its default and its help text in one place.
+
+Relative paths in the config resolve against the folder of the config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, Location
+from .yamlfile import Marks, load_yaml_file
+
+__all__ = ["Config", "Source", "SETTINGS", "SOURCE_KINDS", "load_config"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS = (
+    Setting("database", "monitor.db", "SQLite file for articles, alerts, errors and runs"),
+    Setting("rules", ["rules"], "rule and list files or folders (YAML)"),
+    Setting("sources", [], "where articles come from: a list of {name, kind, path}"),
+    Setting("max_file_bytes", 5_000_000, "files larger than this are not ingested (recorded in errors)"),
+    Setting("scan_batch", 200, "articles read from the database per scan batch"),
+)
+SOURCE_KINDS = ("folder", "jsonl")
+SOURCE_KEYS = {"name", "kind", "path"}
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    database: Path
+    rules: list[Path]
+    sources: list[Source] = field(default_factory=list)
+    max_file_bytes: int = 5_000_000
+    scan_batch: int = 200
+
+
+def _int(data: dict[str, Any], key: str, marks: Marks, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"'{key}' must be a positive whole number, got {value!r} "
+                          "(hint: in YAML write numbers without quotes)", marks.value(key))
+    return value
+
+
+def load_config(path: str | Path, database: str | Path | None = None) -> Config:
+    """Read and validate ``config.yaml``; ``database`` overrides the configured file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("config file not found (pass --config PATH)", Location(str(p)))
+    docs = load_yaml_file(p, ConfigError)
+    data = docs[0].data if docs else {}
+    marks = docs[0].marks if docs else Marks(str(p))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping of setting: value", Location(str(p), 1, 1))
+    known = {s.name for s in SETTINGS}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown setting '{key}' (known: {', '.join(sorted(known))})", marks.key(key))
+    base = p.resolve().parent
+    rules_raw = data.get("rules", ["rules"])
+    if isinstance(rules_raw, str):
+        rules_raw = [rules_raw]
+    if not isinstance(rules_raw, list) or not all(isinstance(r, str) for r in rules_raw) or not rules_raw:
+        raise ConfigError("'rules' must be a path or a list of paths", marks.value("rules"))
+    db_raw = data.get("database", "monitor.db")
+    if not isinstance(db_raw, str) or not db_raw:
+        raise ConfigError("'database' must be a file path", marks.value("database"))
+    sources: list[Source] = []
+    raw_sources = data.get("sources") or []
+    if not isinstance(raw_sources, list):
+        raise ConfigError("'sources' must be a list of {name, kind, path}", marks.value("sources"))
+    names: set[str] = set()
+    for i, src in enumerate(raw_sources):
+        if not isinstance(src, dict):
+            raise ConfigError("a source must be a mapping with name, kind and path", marks.value("sources", i))
+        for key in src:
+            if key not in SOURCE_KEYS:
+                raise ConfigError(f"unknown key '{key}' in source (allowed: {', '.join(sorted(SOURCE_KEYS))})",
+                                  marks.key("sources", i, key))
+        name, kind, spath = src.get("name"), src.get("kind"), src.get("path")
+        if not isinstance(name, str) or not name:
+            raise ConfigError("source needs a 'name'", marks.value("sources", i))
+        if name in names:
+            raise ConfigError(f"duplicate source name '{name}'", marks.value("sources", i, "name"))
+        names.add(name)
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"source '{name}': kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}",
+                              marks.value("sources", i, "kind") if "kind" in src else marks.value("sources", i))
+        if not isinstance(spath, str) or not spath:
+            raise ConfigError(f"source '{name}' needs a 'path'", marks.value("sources", i))
+        sources.append(Source(name, kind, base / spath))
+    db_path = Path(database) if database is not None else base / db_raw
+    return Config(path=p, database=db_path, rules=[base / r for r in rules_raw], sources=sources,
+                  max_file_bytes=_int(data, "max_file_bytes", marks, 5_000_000),
+                  scan_batch=_int(data, "scan_batch", marks, 200))

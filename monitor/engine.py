@@ -1,0 +1,196 @@
+"""The only module that imports ``durable``: compile rules to durable-rules and evaluate facts.
+
+A rule's ``match`` tree compiles to one durable-rules condition over a *fact*
+that the fact builder computes per scope unit (pattern counts ``p_<name>``,
+proximity flags ``n<i>``, exception flags ``x_<name>``). Each rule becomes:
+
+* ``<id>``: the condition holds and no suppressing exception fired -> ``match``
+* ``<id>!<exception>``: the condition holds and that suppressing exception fired -> ``suppress``
+* ``<id>~<exception>``: a match that a level-lowering exception qualifies -> ``lower``
+
+durable-rules sharp edges handled here (see LIBS.md): facts are asserted (every
+matching rule fires), one sid per article and ``delete_state`` after it (the
+engine holds at most 1,024 live sids), no ``post_batch``, no ``$mt``/``$imt``,
+ruleset names are versioned (a name cannot be registered twice), the host's
+background timer threads are never started, actions only append to a list, and
+``MessageNotHandledException`` is normal flow.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from durable import engine as _durable
+
+from .errors import EngineError
+from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, Rule, RuleSet
+
+__all__ = ["Fired", "Engine", "compile_ruleset", "compile_condition"]
+
+Cond = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fired:
+    kind: str  # match | suppress | lower
+    rule: str
+    exception: str
+    unit: int
+
+
+def _and(items: list[Cond]) -> Cond:
+    return items[0] if len(items) == 1 else {"$and": items}
+
+
+def _or(items: list[Cond]) -> Cond:
+    return items[0] if len(items) == 1 else {"$or": items}
+
+
+def _negate(node: MatchNode) -> MatchNode:
+    if isinstance(node, Not):
+        return node.child
+    if isinstance(node, All):
+        return AnyOf(tuple(Not(c) for c in node.children))
+    if isinstance(node, AnyOf):
+        return All(tuple(Not(c) for c in node.children))
+    if isinstance(node, AtLeast):
+        k = len(node.children)
+        return AtLeast(k - node.n + 1, tuple(Not(c) for c in node.children))
+    return Not(node)
+
+
+def compile_condition(node: MatchNode) -> Cond:
+    """A match tree as a durable-rules JSON condition over fact fields."""
+    if isinstance(node, Ref):
+        return {"$gte": {f"p_{node.name}": 1}}
+    if isinstance(node, Near):
+        return {f"n{node.index}": 1}
+    if isinstance(node, All):
+        return _and([compile_condition(c) for c in node.children])
+    if isinstance(node, AnyOf):
+        return _or([compile_condition(c) for c in node.children])
+    if isinstance(node, AtLeast):
+        combos = itertools.combinations(node.children, node.n)
+        return _or([_and([compile_condition(c) for c in combo]) for combo in combos])
+    if isinstance(node, Not):
+        child = node.child
+        if isinstance(child, Ref):
+            return {"$lt": {f"p_{child.name}": 1}}
+        if isinstance(child, Near):
+            return {f"n{child.index}": 0}
+        return compile_condition(_negate(child))
+    raise EngineError(f"cannot compile match node {node!r}")
+
+
+def _compile_rule(rule: Rule) -> dict[str, Any]:
+    cond = compile_condition(rule.match)
+    base = [{"rule": rule.id}, cond]
+    suppress = [e for e in rule.exceptions if e.effect == "suppress"]
+    none_suppress = [{f"x_{e.name}": 0} for e in suppress]
+    out: dict[str, Any] = {rule.id: {"all": [{"m": _and(base + none_suppress)}], "run": f"match|{rule.id}|"}}
+    for e in suppress:
+        out[f"{rule.id}!{e.name}"] = {"all": [{"m": _and(base + [{f"x_{e.name}": 1}])}],
+                                      "run": f"suppress|{rule.id}|{e.name}"}
+    for e in rule.exceptions:
+        if e.effect == "lower":
+            out[f"{rule.id}~{e.name}"] = {"all": [{"m": _and(base + none_suppress + [{f"x_{e.name}": 1}])}],
+                                          "run": f"lower|{rule.id}|{e.name}"}
+    return out
+
+
+def ruleset_name(ruleset: RuleSet) -> str:
+    return f"monitor_{ruleset.version}"
+
+
+def compile_ruleset(ruleset: RuleSet) -> dict[str, Any]:
+    """The durable-rules JSON for every enabled rule, under a versioned ruleset name."""
+    rules: dict[str, Any] = {}
+    for rule in ruleset.enabled_rules:
+        rules.update(_compile_rule(rule))
+    return {ruleset_name(ruleset): rules}
+
+
+class _Host(_durable.Host):
+    """A durable host with no background dispatcher threads and name-routed actions."""
+
+    def __init__(self) -> None:
+        self.collected: list[Fired] = []
+        super().__init__()
+
+    def _run(self) -> None:  # no timer threads: we never use durable timers
+        return None
+
+    def get_action(self, action_name: str) -> Any:
+        kind, rule, exception = action_name.split("|")
+        host = self
+
+        def action(c: Any) -> None:
+            try:
+                host.collected.append(Fired(kind, rule, exception, int(c.m._d["unit"])))
+            except Exception:  # durable swallows action errors; never let one escape silently
+                host.collected.append(Fired("error", rule, exception, -1))
+
+        return action
+
+
+_HOST: _Host | None = None
+_LOCK = threading.RLock()
+_SID = itertools.count()
+
+
+def _host() -> _Host:
+    global _HOST
+    if _HOST is None:
+        _HOST = _Host()
+    return _HOST
+
+
+class Engine:
+    """Evaluates facts against one compiled ruleset. Thread-safe (calls are serialised)."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.definition = compile_ruleset(ruleset)
+        self.name = ruleset_name(ruleset)
+        with _LOCK:
+            host = _host()
+            if self.name not in host._ruleset_directory and self.definition[self.name]:
+                try:
+                    host.set_rulesets(copy.deepcopy(self.definition))
+                except Exception as exc:
+                    raise EngineError(f"durable-rules rejected the compiled ruleset: {exc}") from exc
+
+    def evaluate(self, facts: list[dict[str, Any]]) -> list[Fired]:
+        """Assert ``facts`` (one article) under a fresh sid; return what fired."""
+        if not facts or not self.definition[self.name]:
+            return []
+        with _LOCK:
+            host = _host()
+            sid = f"s{next(_SID)}"
+            host.collected = []
+            try:
+                for i, fact in enumerate(facts):
+                    message = dict(fact, sid=sid, id=f"f{i}")
+                    try:
+                        host.assert_fact(self.name, message)
+                    except _durable.MessageNotHandledException:
+                        pass
+                    except _durable.MessageObservedException:
+                        pass
+            except Exception as exc:
+                raise EngineError(f"durable-rules failed while evaluating: {exc}") from exc
+            finally:
+                try:
+                    host.delete_state(self.name, sid)
+                except Exception:
+                    pass
+            fired = host.collected
+            host.collected = []
+        errors = [f for f in fired if f.kind == "error"]
+        if errors:
+            raise EngineError(f"rule action failed for rule '{errors[0].rule}'")
+        return fired

@@ -1,0 +1,137 @@
+"""Turn pattern hits into per-unit facts for the engine.
+
+For each rule and each scope unit that could satisfy it, a fact carries the
+pattern counts ``p_<name>``, proximity flags ``n<i>`` (for ``near`` clauses) and
+exception flags ``x_<name>`` (a cue placed as the exception requires). Units
+that lack a pattern every match needs are skipped before the engine sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .document import Document, Unit
+from .match import Hit, PatternHits
+from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, MatchNode, Near, Not, Ref, Rule
+
+__all__ = ["UnitFacts", "required_patterns", "rule_units", "build_facts", "near_holds", "exception_fires"]
+
+
+@dataclass
+class UnitFacts:
+    unit: Unit
+    hits: dict[str, list[Hit]]  # pattern or cue key -> hits counted for this unit
+    fact: dict[str, Any]
+
+
+def required_patterns(node: MatchNode) -> set[str]:
+    """Patterns that every satisfying unit must contain (used to skip hopeless units)."""
+    if isinstance(node, Ref):
+        return {node.name}
+    if isinstance(node, Near):
+        return set(node.patterns)
+    if isinstance(node, All):
+        return set().union(*(required_patterns(c) for c in node.children))
+    if isinstance(node, AnyOf):
+        sets = [required_patterns(c) for c in node.children]
+        return set.intersection(*sets) if sets else set()
+    if isinstance(node, AtLeast) and node.n == len(node.children):
+        return set().union(*(required_patterns(c) for c in node.children))
+    return set()
+
+
+def _near_nodes(node: MatchNode) -> list[Near]:
+    if isinstance(node, Near):
+        return [node]
+    if isinstance(node, Not):
+        return _near_nodes(node.child)
+    if isinstance(node, (All, AnyOf, AtLeast)):
+        return [n for c in node.children for n in _near_nodes(c)]
+    return []
+
+
+def rule_units(rule: Rule, doc: Document, hits: PatternHits) -> list[Unit]:
+    """The scope units of ``rule`` in ``doc`` (windows are anchored at pattern hits)."""
+    if rule.scope.kind != "window":
+        return doc.units(rule.scope.kind)
+    size = rule.scope.window
+    starts = sorted({doc.word_index(h.start) for name in rule.patterns for h in hits.get(name, [])})
+    units = []
+    nwords = len(doc.word_starts)
+    for w in starts:
+        last = min(w + size, nwords) - 1
+        start = doc.word_starts[w] if w < nwords else len(doc.text)
+        end = doc.word_starts[last + 1] if last + 1 < nwords else len(doc.text)
+        units.append(Unit(w, "window", start, end))
+    return units
+
+
+def near_holds(doc: Document, node: Near, hits: dict[str, list[Hit]]) -> bool:
+    """All of the clause's patterns occur within ``node.within`` words of each other."""
+    events = sorted((doc.word_index(h.start), name) for name in node.patterns for h in hits.get(name, []))
+    need = set(node.patterns)
+    counts: dict[str, int] = {}
+    lo = 0
+    for hi, (pos, name) in enumerate(events):
+        counts[name] = counts.get(name, 0) + 1
+        while pos - events[lo][0] > node.within:
+            old = events[lo][1]
+            counts[old] -= 1
+            if not counts[old]:
+                del counts[old]
+            lo += 1
+        if need <= set(counts):
+            return True
+    return False
+
+
+def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]]) -> list[Hit]:
+    """The cue hits that trigger ``exc`` in a unit (empty when it does not fire)."""
+    cues = hits.get(exc.cues.name, [])
+    if not cues or not exc.of:
+        return cues
+    anchors = [doc.word_index(h.start) for p in exc.of for h in hits.get(p, [])]
+    if not anchors:
+        return []
+    if not exc.within:
+        return cues
+    fired = []
+    for cue in cues:
+        c = doc.word_index(cue.start)
+        for a in anchors:
+            d = a - c  # positive: cue before the anchor
+            if (exc.direction == "before" and 0 < d <= exc.within) or \
+               (exc.direction == "after" and 0 < -d <= exc.within) or \
+               (exc.direction == "around" and abs(d) <= exc.within):
+                fired.append(cue)
+                break
+    return fired
+
+
+def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True) -> list[UnitFacts]:
+    """One :class:`UnitFacts` per unit worth evaluating."""
+    required = required_patterns(rule.match)
+    nears = _near_nodes(rule.match)
+    names = list(rule.patterns) + [e.cues.name for e in rule.exceptions]
+    doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
+    out = []
+    for unit in rule_units(rule, doc, hits):
+        in_unit: dict[str, list[Hit]] = {}
+        for name in names:
+            all_hits = hits.get(name, [])
+            if name in doc_level:
+                in_unit[name] = all_hits
+            else:
+                in_unit[name] = [h for h in all_hits if unit.start <= h.start < unit.end]
+        if skip_hopeless and any(not in_unit[r] for r in required):
+            continue
+        fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
+        for name in rule.patterns:
+            fact[f"p_{name}"] = len(in_unit[name])
+        for node in nears:
+            fact[f"n{node.index}"] = 1 if near_holds(doc, node, in_unit) else 0
+        for exc in rule.exceptions:
+            fact[f"x_{exc.name}"] = 1 if exception_fires(doc, exc, in_unit) else 0
+        out.append(UnitFacts(unit, in_unit, fact))
+    return out

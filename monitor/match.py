@@ -1,0 +1,199 @@
+"""Fast text matching: one Aho-Corasick pass over every vocabulary, RE2 for regexes.
+
+The :class:`Matcher` is built once per ruleset. ``find(document)`` returns, for
+every rule pattern and exception cue, the :class:`Hit` list in original-text
+offsets, after whole-word filtering, per-list longest-match overlap removal, and
+weak / context alias policy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import ahocorasick
+import re2
+
+from .document import Document
+from .normalise import normalise_term
+from .ruletypes import PatternSpec, Rule, RuleSet
+
+__all__ = ["Hit", "Matcher", "PatternHits"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One occurrence of a pattern in a document (original-text offsets)."""
+
+    pattern: str
+    start: int
+    end: int
+    text: str
+    entry: str = ""  # list entry id, for list patterns
+    label: str = ""  # list entry label
+    weak: bool = False
+    groups: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def value(self) -> str:
+        """What a capture reports: the entry id for list hits, else the matched text."""
+        return self.entry or self.text
+
+
+PatternHits = dict[str, list[Hit]]  # pattern or cue key -> hits
+
+
+@dataclass(frozen=True)
+class _Source:
+    owner: str  # "L:<list_id>" or "T:<rule_id>/<pattern>"
+    entry: int = -1  # entry index for list sources
+    kind: str = "strong"  # strong | weak | context
+
+
+@dataclass
+class _Raw:
+    source: _Source
+    start: int
+    end: int
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+@dataclass
+class Matcher:
+    """Compiled matchers for every list, terms pattern and regex of a ruleset."""
+
+    ruleset: RuleSet
+    _folded: ahocorasick.Automaton = field(init=False)
+    _cased: ahocorasick.Automaton = field(init=False)
+    _regex: dict[str, re2._Regexp] = field(init=False, default_factory=dict)  # type: ignore[name-defined]
+
+    def __post_init__(self) -> None:
+        folded: dict[str, list[_Source]] = defaultdict(list)
+        cased: dict[str, list[_Source]] = defaultdict(list)
+        for tl in self.ruleset.lists.values():
+            owner = f"L:{tl.id}"
+            for i, entry in enumerate(tl.entries):
+                for kind, terms, table in (("strong", entry.aliases, folded), ("strong", entry.acronyms, cased),
+                                           ("weak", entry.weak_aliases, folded),
+                                           ("context", entry.context_aliases, folded)):
+                    for term in terms:
+                        key = normalise_term(term, casefold=table is folded)
+                        if key:
+                            table[key].append(_Source(owner, i, kind))
+        for rule in self.ruleset.enabled_rules:
+            for spec in self._specs(rule):
+                key_owner = f"T:{rule.id}/{spec.name}"
+                if spec.kind == "terms":
+                    table = cased if spec.case_sensitive else folded
+                    for term in spec.terms:
+                        key = normalise_term(term, casefold=not spec.case_sensitive)
+                        if key:
+                            table[key].append(_Source(key_owner))
+                elif spec.kind == "regex":
+                    options = re2.Options()
+                    options.case_sensitive = spec.case_sensitive
+                    options.max_mem = 64 << 20
+                    self._regex[key_owner] = re2.compile(spec.regex, options)
+        self._folded = self._automaton(folded)
+        self._cased = self._automaton(cased)
+
+    @staticmethod
+    def _specs(rule: Rule) -> Iterable[PatternSpec]:
+        yield from rule.patterns.values()
+        for exc in rule.exceptions:
+            yield exc.cues
+
+    @staticmethod
+    def _automaton(table: dict[str, list[_Source]]) -> ahocorasick.Automaton:
+        auto = ahocorasick.Automaton()
+        for key, sources in table.items():
+            auto.add_word(key, (key, tuple(sources)))
+        if table:
+            auto.make_automaton()
+        return auto
+
+    def _scan(self, auto: ahocorasick.Automaton, doc: Document, folded: bool) -> list[_Raw]:
+        if len(auto) == 0:
+            return []
+        norm = doc.folded if folded else doc.cased
+        text = norm.text
+        n = len(text)
+        out: list[_Raw] = []
+        for end_idx, (key, sources) in auto.iter(text):
+            start = end_idx - len(key) + 1
+            end = end_idx + 1
+            if _is_word(key[0]) and start > 0 and _is_word(text[start - 1]):
+                continue
+            if _is_word(key[-1]) and end < n and _is_word(text[end]):
+                continue
+            a, b = norm.span(start, end)
+            for src in sources:
+                out.append(_Raw(src, a, b))
+        return out
+
+    def raw_hits(self, doc: Document) -> dict[str, list[_Raw]]:
+        """Every term occurrence grouped by owner, longest match kept within each owner."""
+        grouped: dict[str, list[_Raw]] = defaultdict(list)
+        for raw in self._scan(self._folded, doc, True) + self._scan(self._cased, doc, False):
+            grouped[raw.source.owner].append(raw)
+        for owner, items in grouped.items():
+            # Longest match per owner: drop any hit strictly inside a longer hit of the same owner.
+            items.sort(key=lambda r: (r.start, -(r.end - r.start)))
+            kept: list[_Raw] = []
+            max_end = -1
+            for r in items:
+                if r.end <= max_end and kept and not (r.start == kept[-1].start and r.end == kept[-1].end):
+                    continue
+                kept.append(r)
+                max_end = max(max_end, r.end)
+            grouped[owner] = kept
+        return grouped
+
+    def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None) -> dict[str, PatternHits]:
+        """Hits per rule: ``{rule_id: {pattern_or_cue_key: [Hit, ...]}}`` (cue keys are ``exception.cues``)."""
+        raw = self.raw_hits(doc) if raw is None else raw
+        result: dict[str, PatternHits] = {}
+        for rule in self.ruleset.enabled_rules:
+            per: PatternHits = {}
+            for spec in self._specs(rule):
+                per[spec.name] = self.pattern_hits(rule, spec, doc, raw)
+            result[rule.id] = per
+        return result
+
+    def pattern_hits(self, rule: Rule, spec: PatternSpec, doc: Document, raw: dict[str, list[_Raw]]) -> list[Hit]:
+        if spec.kind == "list":
+            return self._list_hits(spec, doc, raw.get(f"L:{spec.list_id}", []))
+        owner = f"T:{rule.id}/{spec.name}"
+        if spec.kind == "terms":
+            return [Hit(spec.name, r.start, r.end, doc.text[r.start:r.end]) for r in raw.get(owner, [])]
+        regex = self._regex[owner]
+        norm = doc.cased
+        hits = []
+        for m in regex.finditer(norm.text):
+            if m.end() == m.start():
+                continue
+            a, b = norm.span(m.start(), m.end())
+            groups = tuple((name, norm.original_slice(*m.span(name))) for name in regex.groupindex
+                           if m.group(name) is not None)
+            hits.append(Hit(spec.name, a, b, doc.text[a:b], groups=groups))
+        return hits
+
+    def _list_hits(self, spec: PatternSpec, doc: Document, raws: list[_Raw]) -> list[Hit]:
+        tl = self.ruleset.lists[spec.list_id]
+        strong_entries = {r.source.entry for r in raws if r.source.kind == "strong"}
+        hits = []
+        for r in raws:
+            entry = tl.entries[r.source.entry]
+            if spec.where and not entry.has(spec.where):
+                continue
+            if r.source.kind == "weak" and not spec.weak:
+                continue
+            if r.source.kind == "context" and r.source.entry not in strong_entries:
+                continue
+            hits.append(Hit(spec.name, r.start, r.end, doc.text[r.start:r.end], entry=entry.id, label=entry.label,
+                            weak=r.source.kind == "weak"))
+        return hits

@@ -1,0 +1,231 @@
+"""Typed rule objects: what a YAML rule or list file becomes after validation.
+
+Every object remembers the :class:`~monitor.errors.Location` it was read from,
+so later stages (compiler, tests, explain) can point back at the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .errors import Location
+
+__all__ = [
+    "LEVELS",
+    "STATUSES",
+    "level_rank",
+    "ListEntry",
+    "TermList",
+    "PatternSpec",
+    "Ref",
+    "All",
+    "AnyOf",
+    "Not",
+    "AtLeast",
+    "Near",
+    "MatchNode",
+    "Scope",
+    "ExceptionSpec",
+    "RuleTest",
+    "Rule",
+    "RuleSet",
+    "Issue",
+]
+
+LEVELS = ("info", "low", "medium", "high", "critical")
+STATUSES = ("experimental", "test", "stable", "deprecated")
+
+
+def level_rank(level: str) -> int:
+    """0 for info ... 4 for critical."""
+    return LEVELS.index(level)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    id: str
+    label: str
+    aliases: tuple[str, ...] = ()
+    acronyms: tuple[str, ...] = ()
+    weak_aliases: tuple[str, ...] = ()
+    context_aliases: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    location: Location | None = field(default=None, compare=False)
+
+    def has(self, where: dict[str, Any]) -> bool:
+        """True when every ``where`` condition holds for this entry's attributes."""
+        for key, wanted in where.items():
+            have = self.attributes.get(key)
+            wanted_values = wanted if isinstance(wanted, list) else [wanted]
+            have_values = have if isinstance(have, list) else [have]
+            if not any(w in have_values for w in wanted_values):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class TermList:
+    id: str
+    title: str
+    description: str
+    entries: tuple[ListEntry, ...]
+    location: Location
+    digest: str
+
+    def entry(self, entry_id: str) -> ListEntry | None:
+        for e in self.entries:
+            if e.id == entry_id:
+                return e
+        return None
+
+
+@dataclass(frozen=True)
+class PatternSpec:
+    """A named matcher: a list reference, literal terms, or an RE2 regex."""
+
+    name: str
+    kind: str  # "list" | "terms" | "regex"
+    list_id: str = ""
+    where: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    weak: bool = False
+    terms: tuple[str, ...] = ()
+    case_sensitive: bool = False
+    regex: str = ""
+    in_document: bool = False
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class All:
+    children: tuple["MatchNode", ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    children: tuple["MatchNode", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: "MatchNode"
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    n: int
+    children: tuple["MatchNode", ...]
+
+
+@dataclass(frozen=True)
+class Near:
+    """All ``patterns`` occur within ``within`` words of each other."""
+
+    patterns: tuple[str, ...]
+    within: int
+    index: int = 0  # position among the rule's near clauses (fact field n<index>)
+
+
+MatchNode = Union[Ref, All, AnyOf, Not, AtLeast, Near]
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # sentence | paragraph | document | window
+    window: int = 0
+
+    def __str__(self) -> str:
+        return f"window of {self.window} words" if self.kind == "window" else self.kind
+
+
+@dataclass(frozen=True)
+class ExceptionSpec:
+    """A named exception: cue terms near some patterns, with an effect."""
+
+    name: str
+    cues: PatternSpec
+    of: tuple[str, ...] = ()
+    within: int = 0  # 0: anywhere in the scope unit
+    direction: str = "around"  # before | after | around
+    effect: str = "suppress"  # suppress | lower
+    level: str = ""
+    note: str = ""
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    text: str
+    match: bool
+    level: str = ""
+    captures: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    because: str = ""
+    title: str = ""
+    published_at: str = ""
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    description: str
+    level: str
+    status: str
+    tags: tuple[str, ...]
+    references: tuple[str, ...]
+    author: str
+    scope: Scope
+    patterns: dict[str, PatternSpec] = field(compare=False, hash=False)
+    match: MatchNode
+    exceptions: tuple[ExceptionSpec, ...]
+    message: str
+    tests: tuple[RuleTest, ...]
+    location: Location
+    version: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.status != "deprecated"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem found while loading or linting rules."""
+
+    location: Location
+    message: str
+    severity: str = "error"  # error | warning
+    rule: str = ""
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity == "warning" else ""
+        who = f"rule '{self.rule}': " if self.rule else ""
+        return f"{self.location}: {prefix}{who}{self.message}"
+
+
+@dataclass
+class RuleSet:
+    """Every loaded rule and list; ``version`` changes when any of them does."""
+
+    rules: list[Rule]
+    lists: dict[str, TermList]
+    version: str
+    issues: list[Issue] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        return None
+
+    @property
+    def enabled_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]

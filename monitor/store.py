@@ -1,0 +1,194 @@
+"""The SQLite store: the only module that imports ``sqlite_utils``.
+
+The schema is a user interface (analysts read it with the ``sqlite-utils`` CLI):
+flat columns, ISO-8601 UTC times, JSON text for lists, and review views. The
+database runs in WAL mode with a busy timeout, and every write is a short
+``BEGIN IMMEDIATE`` transaction so analysts can triage while the monitor runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .errors import Location, StoreError
+
+__all__ = ["Store", "utcnow", "BUSY_TIMEOUT_MS"]
+
+BUSY_TIMEOUT_MS = 10_000
+migrations = Migrations("monitor")
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["articles"].create({
+        "id": str, "source": str, "url": str, "title": str, "published_at": str, "published_at_source": str,
+        "ingested_at": str, "text": str, "content_hash": str, "origin": str, "format": str, "chars": int,
+        "repairs": str, "scanned_ruleset": str, "scanned_at": str, "scan_error": str,
+    }, pk="id", defaults={"published_at_source": "article", "repairs": "[]"})
+    db["articles"].create_index(["content_hash"], unique=True)
+    db["articles"].create_index(["scanned_ruleset"])
+    db["articles"].create_index(["published_at"])
+    db["articles"].create_index(["url"])
+    db["alerts"].create({
+        "id": str, "rule_id": str, "rule_version": str, "ruleset_version": str, "rule_title": str, "level": str,
+        "severity": int, "message": str, "article_id": str, "evidence": str, "evidence_field": str,
+        "evidence_start": int, "evidence_end": int, "spans": str, "captures": str, "notes": str,
+        "matched_units": int, "status": str, "note": str, "created_at": str, "updated_at": str,
+    }, pk="id", defaults={"status": "new", "note": ""}, foreign_keys=[("article_id", "articles", "id")])
+    for cols in (["article_id"], ["rule_id"], ["status"], ["severity"]):
+        db["alerts"].create_index(cols)
+    db["errors"].create({
+        "id": int, "at": str, "stage": str, "source": str, "item": str, "location": str, "reason": str,
+    }, pk="id")
+    db["runs"].create({
+        "id": int, "kind": str, "started_at": str, "finished_at": str, "status": str, "ruleset_version": str,
+        "articles_ingested": int, "duplicates": int, "articles_scanned": int, "alerts_new": int,
+        "alerts_updated": int, "errors": int, "detail": str,
+    }, pk="id")
+    db["articles"].enable_fts(["title", "text"], fts_version="FTS5", create_triggers=True)
+    db.create_view("alerts_review", """
+        select a.id as alert, a.level, a.rule_id as rule, a.message, a.evidence, a.status, a.note,
+               ar.title, ar.url, ar.source, ar.published_at, a.created_at, a.article_id
+        from alerts a join articles ar on ar.id = a.article_id
+        order by ar.published_at desc, a.created_at desc, a.severity desc""")
+    db.create_view("errors_recent", "select * from errors order by id desc")
+
+
+class Store:
+    """A monitor database file. Use :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, db: sqlite_utils.Database, path: str) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        p = Path(path)
+        try:
+            if p.parent and not p.parent.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            migrations.apply(db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open database: {exc}", Location(str(p))) from exc
+        return cls(db, str(p))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """A short write transaction that takes the write lock up front."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ articles
+
+    def add_article(self, record: dict[str, Any]) -> bool:
+        """Insert an article unless its content hash is already stored. True if added."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "insert or ignore into articles (id, source, url, title, published_at, published_at_source, "
+                "ingested_at, text, content_hash, origin, format, chars, repairs) values "
+                "(:id, :source, :url, :title, :published_at, :published_at_source, :ingested_at, :text, "
+                ":content_hash, :origin, :format, :chars, :repairs)",
+                {**record, "repairs": json.dumps(record.get("repairs", []))},
+            )
+            return cur.rowcount == 1
+
+    def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
+        """Articles not yet scanned by ``ruleset_version``, oldest ingested first."""
+        rows = self.db.execute(
+            "select id, title, text, published_at from articles where id > ? and "
+            "(scanned_ruleset is null or scanned_ruleset != ?) order by id limit ?",
+            [after, ruleset_version, limit],
+        ).fetchall()
+        return [dict(zip(("id", "title", "text", "published_at"), r)) for r in rows]
+
+    def count_to_scan(self, ruleset_version: str) -> int:
+        return self.db.execute(
+            "select count(*) from articles where scanned_ruleset is null or scanned_ruleset != ?",
+            [ruleset_version]).fetchone()[0]
+
+    def save_scan(self, article_id: str, ruleset_version: str, alerts: list[dict[str, Any]],
+                  error: str = "") -> tuple[int, int]:
+        """Store one article's alerts and mark it scanned, atomically. Returns (new, updated)."""
+        new = updated = 0
+        now = utcnow()
+        with self.transaction() as db:
+            for alert in alerts:
+                row = {**alert, "spans": json.dumps(alert["spans"], ensure_ascii=False),
+                       "captures": json.dumps(alert["captures"], ensure_ascii=False),
+                       "notes": json.dumps(alert["notes"], ensure_ascii=False)}
+                exists = db.execute("select 1 from alerts where id = ?", [row["id"]]).fetchone()
+                if exists:
+                    # Analyst fields (status, note) and created_at are never overwritten.
+                    cols = [k for k in row if k not in ("id", "created_at")]
+                    db.execute(f"update alerts set {', '.join(f'{c} = :{c}' for c in cols)}, updated_at = :now "
+                               "where id = :id", {**row, "now": now})
+                    updated += 1
+                else:
+                    row.update(created_at=now, updated_at=now)
+                    db["alerts"].insert(row)
+                    new += 1
+            db.execute("update articles set scanned_ruleset = ?, scanned_at = ?, scan_error = ? where id = ?",
+                       [ruleset_version, now, error or None, article_id])
+        return new, updated
+
+    # ------------------------------------------------------------ errors and runs
+
+    def record_error(self, stage: str, source: str, item: str, reason: str, location: str = "") -> None:
+        with self.transaction() as db:
+            db["errors"].insert({"at": utcnow(), "stage": stage, "source": source, "item": item,
+                                 "location": location, "reason": reason})
+
+    def start_run(self, kind: str, ruleset_version: str) -> int:
+        with self.transaction() as db:
+            db["runs"].insert({"kind": kind, "started_at": utcnow(), "status": "running",
+                               "ruleset_version": ruleset_version})
+            return int(db.execute("select last_insert_rowid()").fetchone()[0])
+
+    def finish_run(self, run_id: int, status: str, **counts: Any) -> None:
+        with self.transaction() as db:
+            db["runs"].update(run_id, {"finished_at": utcnow(), "status": status, **counts})
+
+    # ------------------------------------------------------------ reading
+
+    def count(self, table: str, where: str = "", params: list[Any] | None = None) -> int:
+        sql = f"select count(*) from [{table}]" + (f" where {where}" if where else "")
+        return int(self.db.execute(sql, params or []).fetchone()[0])
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql, params or [])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
