@@ -74,7 +74,7 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
     for key in data:
         if key not in known:
             raise ConfigError(f"unknown setting '{key}' (known: {', '.join(sorted(known))})", marks.key(key))
-    base = p.resolve().parent
+    base = p.parent
     rules_raw = data.get("rules", ["rules"])
     if isinstance(rules_raw, str):
         rules_raw = [rules_raw]

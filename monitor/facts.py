@@ -115,6 +115,7 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
     nears = _near_nodes(rule.match)
     names = list(rule.patterns) + [e.cues.name for e in rule.exceptions]
     doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
+    doc_level |= {e.cues.name for e in rule.exceptions if e.cues.in_document}
     out = []
     for unit in rule_units(rule, doc, hits):
         in_unit: dict[str, list[Hit]] = {}

@@ -58,6 +58,20 @@ class _Raw:
     end: int
 
 
+def _longest(items: list[_Raw]) -> list[_Raw]:
+    """Drop every hit that lies inside a longer hit (same-span hits of different sources are kept)."""
+    items = sorted(items, key=lambda r: (r.start, -(r.end - r.start)))
+    kept: list[_Raw] = []
+    cover_start, cover_end = -1, -1
+    for r in items:
+        if r.start >= cover_start and r.end <= cover_end and (r.start, r.end) != (cover_start, cover_end):
+            continue
+        kept.append(r)
+        if r.end > cover_end:
+            cover_start, cover_end = r.start, r.end
+    return kept
+
+
 def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
@@ -136,21 +150,10 @@ class Matcher:
         return out
 
     def raw_hits(self, doc: Document) -> dict[str, list[_Raw]]:
-        """Every term occurrence grouped by owner, longest match kept within each owner."""
+        """Every term occurrence grouped by owner (list or terms pattern)."""
         grouped: dict[str, list[_Raw]] = defaultdict(list)
         for raw in self._scan(self._folded, doc, True) + self._scan(self._cased, doc, False):
             grouped[raw.source.owner].append(raw)
-        for owner, items in grouped.items():
-            # Longest match per owner: drop any hit strictly inside a longer hit of the same owner.
-            items.sort(key=lambda r: (r.start, -(r.end - r.start)))
-            kept: list[_Raw] = []
-            max_end = -1
-            for r in items:
-                if r.end <= max_end and kept and not (r.start == kept[-1].start and r.end == kept[-1].end):
-                    continue
-                kept.append(r)
-                max_end = max(max_end, r.end)
-            grouped[owner] = kept
         return grouped
 
     def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None) -> dict[str, PatternHits]:
@@ -169,7 +172,7 @@ class Matcher:
             return self._list_hits(spec, doc, raw.get(f"L:{spec.list_id}", []))
         owner = f"T:{rule.id}/{spec.name}"
         if spec.kind == "terms":
-            return [Hit(spec.name, r.start, r.end, doc.text[r.start:r.end]) for r in raw.get(owner, [])]
+            return [Hit(spec.name, r.start, r.end, doc.text[r.start:r.end]) for r in _longest(raw.get(owner, []))]
         regex = self._regex[owner]
         norm = doc.cased
         hits = []
@@ -177,22 +180,29 @@ class Matcher:
             if m.end() == m.start():
                 continue
             a, b = norm.span(m.start(), m.end())
-            groups = tuple((name, norm.original_slice(*m.span(name))) for name in regex.groupindex
-                           if m.group(name) is not None)
+            groups = tuple((name, norm.original_slice(*m.span(idx))) for name, idx in regex.groupindex.items()
+                           if m.group(idx) is not None)
             hits.append(Hit(spec.name, a, b, doc.text[a:b], groups=groups))
         return hits
 
     def _list_hits(self, spec: PatternSpec, doc: Document, raws: list[_Raw]) -> list[Hit]:
         tl = self.ruleset.lists[spec.list_id]
         strong_entries = {r.source.entry for r in raws if r.source.kind == "strong"}
-        hits = []
+        eligible = []
         for r in raws:
-            entry = tl.entries[r.source.entry]
-            if spec.where and not entry.has(spec.where):
-                continue
             if r.source.kind == "weak" and not spec.weak:
                 continue
             if r.source.kind == "context" and r.source.entry not in strong_entries:
+                continue
+            eligible.append(r)
+        hits = []
+        # The list decides what a span is: the longest phrase of the whole list wins before any
+        # entry or attribute filter ("South Sudan" is not "Sudan"; "delivery systems" is not "delivery").
+        for r in _longest(eligible):
+            entry = tl.entries[r.source.entry]
+            if spec.entries and entry.id not in spec.entries:
+                continue
+            if spec.where and not entry.has(spec.where):
                 continue
             hits.append(Hit(spec.name, r.start, r.end, doc.text[r.start:r.end], entry=entry.id, label=entry.label,
                             weak=r.source.kind == "weak"))

@@ -28,7 +28,7 @@ SPECIAL_PLACEHOLDERS = {"evidence", "title", "level", "rule"}
 
 LIST_KEYS = {"kind", "id", "title", "description", "entries"}
 ENTRY_KEYS = {"id", "label", "aliases", "acronyms", "weak_aliases", "context_aliases", "attributes"}
-PATTERN_KEYS = {"list", "where", "weak", "terms", "case", "regex", "scope"}
+PATTERN_KEYS = {"list", "entries", "where", "weak", "terms", "case", "regex", "scope"}
 
 
 def discover_rule_files(paths: list[str | Path]) -> list[Path]:
@@ -177,9 +177,14 @@ def parse_pattern(name: str, raw: Any, marks: Marks, keypath: tuple[Any, ...], l
             return None
         if where and not any(e.has(where) for e in lists[list_id].entries):
             out.error(marks.value(*keypath, "where"), f"pattern '{name}': no entry of list '{list_id}' satisfies where {where}", rule)
-        return PatternSpec(list_id=list_id, **spec)
-    if "where" in raw or "weak" in raw:
-        out.error(loc, f"pattern '{name}': 'where' and 'weak' apply only to list patterns", rule)
+        entries = str_list(raw.get("entries"), marks.value(*keypath, "entries"), f"entries of pattern '{name}'", out, rule)
+        known = {e.id for e in lists[list_id].entries}
+        for e in entries:
+            if e not in known:
+                out.error(marks.value(*keypath, "entries"), f"pattern '{name}': list '{list_id}' has no entry '{e}'", rule)
+        return PatternSpec(list_id=list_id, entries=entries, **spec)
+    if "where" in raw or "weak" in raw or "entries" in raw:
+        out.error(loc, f"pattern '{name}': 'entries', 'where' and 'weak' apply only to list patterns", rule)
     if kind == "terms":
         terms = str_list(raw["terms"], marks.value(*keypath, "terms"), f"terms of pattern '{name}'", out, rule)
         if not terms:

@@ -114,7 +114,7 @@ def _parse_test(i: int, raw: Any, marks: Marks, patterns: dict[str, PatternSpec]
         out.error(marks.value(*kp, "captures"), "test captures must map pattern names to expected values", rule)
         raw_caps = {}
     for name, values in raw_caps.items():
-        if name not in patterns:
+        if str(name).split(".", 1)[0] not in patterns:
             out.error(marks.key(*kp, "captures", name), f"test captures unknown pattern '{name}'", rule)
         captures[name] = str_list(values, marks.value(*kp, "captures", name), f"captures of '{name}'", out, rule)
     because = raw.get("because", "")
@@ -165,14 +165,14 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
     names = [e.name for e in exceptions]
     for dup in {n for n in names if names.count(n) > 1}:
         out.error(marks.value("exceptions"), f"duplicate exception name '{dup}'", rule)
-    used = refs(match) | {p for e in exceptions for p in e.of}
-    for name in patterns:
-        if name not in used:
-            out.warn(marks.key("patterns", name), f"pattern '{name}' is never used in match or exceptions", rule)
     message = data.get("message", "{title}: {evidence}")
     if not isinstance(message, str):
         out.error(marks.value("message"), "message must be a string", rule)
         message = "{title}: {evidence}"
+    used = refs(match) | {p for e in exceptions for p in e.of} | {m.group(1) for m in PLACEHOLDER_RE.finditer(message)}
+    for name in patterns:
+        if name not in used:
+            out.warn(marks.key("patterns", name), f"pattern '{name}' is never used in match, exceptions or message", rule)
     for m in PLACEHOLDER_RE.finditer(message):
         if m.group(1) not in patterns and m.group(1) not in SPECIAL_PLACEHOLDERS:
             out.error(marks.value("message"), f"message placeholder '{{{m.group(1)}}}' is not a pattern name or one of {', '.join(sorted(SPECIAL_PLACEHOLDERS))}", rule)

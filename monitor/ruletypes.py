@@ -87,6 +87,7 @@ class PatternSpec:
     name: str
     kind: str  # "list" | "terms" | "regex"
     list_id: str = ""
+    entries: tuple[str, ...] = ()  # only these entries of the list (all when empty)
     where: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     weak: bool = False
     terms: tuple[str, ...] = ()
