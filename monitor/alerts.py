@@ -42,7 +42,12 @@ def render_message(m: RuleMatch, evidence: str) -> str:
         hits = m.hits.get(name, [])
         values: list[str] = []
         for h in hits:
-            v = h.entry if attr == "ids" and h.entry else (h.label if h.entry and attr != "terms" else h.text)
+            if attr == "ids":
+                v = h.entry or h.text
+            elif attr == "terms" or not h.entry:
+                v = h.text
+            else:
+                v = h.label
             v = " ".join(v.split())
             if v not in values:
                 values.append(v)

@@ -111,6 +111,10 @@ def compile_ruleset(ruleset: RuleSet) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     for rule in ruleset.enabled_rules:
         rules.update(_compile_rule(rule))
+    if rules:
+        # Every fact must be handled: durable-rules 2.0.28 corrupts memory (double free) when
+        # delete_state follows an assert that no rule handled, so a catch-all rule sees them all.
+        rules["_seen"] = {"all": [{"m": {"$ex": {"rule": 1}}}], "run": "seen||"}
     return {ruleset_name(ruleset): rules}
 
 
@@ -129,6 +133,8 @@ class _Host(_durable.Host):
         host = self
 
         def action(c: Any) -> None:
+            if kind == "seen":
+                return
             try:
                 host.collected.append(Fired(kind, rule, exception, int(c.m._d["unit"])))
             except Exception:  # durable swallows action errors; never let one escape silently
@@ -172,22 +178,22 @@ class Engine:
             host = _host()
             sid = f"s{next(_SID)}"
             host.collected = []
+            stored = False
             try:
                 for i, fact in enumerate(facts):
                     message = dict(fact, sid=sid, id=f"f{i}")
                     try:
                         host.assert_fact(self.name, message)
-                    except _durable.MessageNotHandledException:
+                        stored = True
+                    except _durable.MessageNotHandledException:  # cannot happen with the catch-all rule
                         pass
-                    except _durable.MessageObservedException:
+                    except _durable.MessageObservedException:  # identical fact already asserted
                         pass
             except Exception as exc:
                 raise EngineError(f"durable-rules failed while evaluating: {exc}") from exc
             finally:
-                try:
+                if stored:  # only a sid that holds state may be deleted (see compile_ruleset)
                     host.delete_state(self.name, sid)
-                except Exception:
-                    pass
             fired = host.collected
             host.collected = []
         errors = [f for f in fired if f.kind == "error"]

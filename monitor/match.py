@@ -200,6 +200,8 @@ class Matcher:
         # entry or attribute filter ("South Sudan" is not "Sudan"; "delivery systems" is not "delivery").
         for r in _longest(eligible):
             entry = tl.entries[r.source.entry]
+            if entry.attributes.get("lookalike") is True:  # shadows shorter phrases, never a hit itself
+                continue
             if spec.entries and entry.id not in spec.entries:
                 continue
             if spec.where and not entry.has(spec.where):
