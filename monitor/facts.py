@@ -15,7 +15,7 @@ from .document import Document, Unit
 from .match import Hit, PatternHits
 from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, MatchNode, Near, Not, Ref, Rule
 
-__all__ = ["UnitFacts", "required_patterns", "rule_units", "build_facts", "near_holds", "exception_fires"]
+__all__ = ["UnitFacts", "required_patterns", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
 
 
 @dataclass
@@ -39,6 +39,23 @@ def required_patterns(node: MatchNode) -> set[str]:
     if isinstance(node, AtLeast) and node.n == len(node.children):
         return set().union(*(required_patterns(c) for c in node.children))
     return set()
+
+
+def could_match(node: MatchNode, present: set[str]) -> bool:
+    """Optimistic reading of the match tree (``not`` counts as true): False means no fact can match."""
+    if isinstance(node, Ref):
+        return node.name in present
+    if isinstance(node, Near):
+        return set(node.patterns) <= present
+    if isinstance(node, Not):
+        return True
+    if isinstance(node, All):
+        return all(could_match(c, present) for c in node.children)
+    if isinstance(node, AnyOf):
+        return any(could_match(c, present) for c in node.children)
+    if isinstance(node, AtLeast):
+        return sum(could_match(c, present) for c in node.children) >= node.n
+    return True
 
 
 def _near_nodes(node: MatchNode) -> list[Near]:
@@ -125,7 +142,8 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
                 in_unit[name] = all_hits
             else:
                 in_unit[name] = [h for h in all_hits if unit.start <= h.start < unit.end]
-        if skip_hopeless and any(not in_unit[r] for r in required):
+        if skip_hopeless and (any(not in_unit[r] for r in required) or
+                              not could_match(rule.match, {n for n in rule.patterns if in_unit[n]})):
             continue
         fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
         for name in rule.patterns:

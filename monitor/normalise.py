@@ -10,6 +10,7 @@ original text it came from, so evidence and spans always quote the source.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -59,25 +60,70 @@ class NormText:
         return lo
 
 
+class _CollapsedText(NormText):
+    """Normalised view of text whose only change is collapsing whitespace runs (plus ASCII lowercasing).
+
+    Offsets are computed from the list of collapsed runs instead of per-character tables, which
+    keeps building it cheap for the common all-ASCII article.
+    """
+
+    def __init__(self, text: str, original: str, runs: list[tuple[int, int, int]]) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "original", original)
+        object.__setattr__(self, "_runs", runs)  # (norm position of the space, orig start, orig end)
+        object.__setattr__(self, "_positions", [r[0] for r in runs])
+        object.__setattr__(self, "_tables", None)
+
+    def _start(self, j: int) -> int:
+        k = bisect.bisect_right(self._positions, j) - 1
+        if k < 0:
+            return j
+        pos, a, b = self._runs[k]
+        return a if j == pos else b + (j - pos - 1)
+
+    def _end(self, j: int) -> int:
+        k = bisect.bisect_right(self._positions, j) - 1
+        if k >= 0 and self._runs[k][0] == j:
+            return self._runs[k][2]
+        return self._start(j) + 1
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        if start >= end:
+            pos = self._start(start) if start < len(self.text) else len(self.original)
+            return pos, pos
+        return self._start(start), self._end(end - 1)
+
+    def _build(self) -> tuple[list[int], list[int]]:
+        if self._tables is None:
+            n = len(self.text)
+            object.__setattr__(self, "_tables", ([self._start(j) for j in range(n)], [self._end(j) for j in range(n)]))
+        return self._tables
+
+    @property  # type: ignore[override]
+    def starts(self) -> list[int]:
+        return self._build()[0]
+
+    @property  # type: ignore[override]
+    def ends(self) -> list[int]:
+        return self._build()[1]
+
+
 def _ascii_fast(text: str, casefold: bool) -> NormText:
     src = text.lower() if casefold else text
     parts: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    runs: list[tuple[int, int, int]] = []
     pos = 0
+    npos = 0
     for m in _WS_RE.finditer(src):
         a, b = m.span()
         parts.append(src[pos:a])
-        starts.extend(range(pos, a))
-        ends.extend(range(pos + 1, a + 1))
+        npos += a - pos
         parts.append(" ")
-        starts.append(a)
-        ends.append(b)
+        runs.append((npos, a, b))
+        npos += 1
         pos = b
     parts.append(src[pos:])
-    starts.extend(range(pos, len(src)))
-    ends.extend(range(pos + 1, len(src) + 1))
-    return NormText("".join(parts), starts, ends, text)
+    return _CollapsedText("".join(parts), text, runs)
 
 
 def normalise(text: str, casefold: bool = True) -> NormText:

@@ -75,15 +75,32 @@ def _should_merge(prev: str, nxt: str) -> bool:
     return False
 
 
+def _locate(flat: str) -> list[tuple[int, int]]:
+    """Sentence offsets from blingfire's fast splitter (its own offsets API is slow Python)."""
+    try:
+        parts = blingfire.text_to_sentences(flat).split("\n")
+    except Exception:  # pragma: no cover - blingfire failure: keep the paragraph whole
+        return [(0, len(flat))]
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        start = flat.find(part, pos)
+        if start < 0:  # blingfire changed the characters: fall back to the paragraph rest
+            return out + [(pos, len(flat))] if pos < len(flat) else out
+        out.append((start, start + len(part)))
+        pos = start + len(part)
+    return out or [(0, len(flat))]
+
+
 def sentences(text: str, para: Segment) -> list[Segment]:
     """Sentence spans inside one paragraph (offsets into ``text``)."""
     chunk = text[para.start:para.end]
     # blingfire treats a newline as a hard break; a paragraph's inner newlines are soft wraps.
     flat = chunk.replace("\n", " ").replace("\r", " ")
-    try:
-        _, offsets = blingfire.text_to_sentences_and_offsets(flat)
-    except Exception:  # pragma: no cover - blingfire failure: keep the paragraph whole
-        offsets = [(0, len(flat))]
+    offsets = _locate(flat)
     spans: list[list[int]] = []
     for a, b in offsets:
         if spans and _should_merge(flat[spans[-1][0]:spans[-1][1]], flat[a:b]):
