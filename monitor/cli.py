@@ -97,9 +97,7 @@ def _print_scan(store: Store, ruleset: RuleSet, scan: object, since_run: str) ->
         rules = ", ".join(f"{r} {n}" for r, n in sorted(s.by_rule.items()))  # type: ignore[attr-defined]
         click.echo(f"alerts by level: {levels}")
         click.echo(f"alerts by rule: {rules}")
-    rows = store.query("select level, rule, message from alerts_review where created_at >= ? "
-                       "order by severity desc, published_at desc limit 15",
-                       [since_run]) if False else store.query(
+    rows = store.query(
         "select a.level, a.rule_id as rule, a.message from alerts a join articles ar on ar.id = a.article_id "
         "where a.updated_at >= ? order by a.severity desc, ar.published_at desc limit 15", [since_run])
     for r in rows:

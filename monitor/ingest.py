@@ -54,8 +54,8 @@ def iter_files(path: Path) -> Iterator[Path]:
         yield path
         return
     for p in sorted(path.rglob("*")):
-        if p.is_file() and p.suffix.lower() in FORMATS and not any(part.startswith(".") for part in p.parts) \
-                and p.name.lower() != "readme.md":
+        hidden = any(part.startswith(".") for part in p.relative_to(path).parts)
+        if p.is_file() and p.suffix.lower() in FORMATS and not hidden and p.name.lower() != "readme.md":
             yield p
 
 

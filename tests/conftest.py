@@ -26,7 +26,7 @@ def seeds(repo: Path) -> Path:
     """The shared seed articles, ``../shared/seeds`` next to the repository (CI has them)."""
     path = repo.parent / "shared" / "seeds"
     if not path.is_dir():
-        pytest.skip(f"seed articles not found at {path}")
+        pytest.fail(f"seed articles not found at {path} (CI and development keep ../shared beside the checkout)")
     return path
 
 
