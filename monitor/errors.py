@@ -46,7 +46,7 @@ class MonitorError(Exception):
 
     def __str__(self) -> str:
         text = self.message
-        if self.rule and f"'{self.rule}'" not in text:
+        if self.rule:
             text = f"rule '{self.rule}': {text}"
         if self.location is not None:
             return f"{self.location}: {text}"

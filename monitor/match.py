@@ -110,6 +110,7 @@ class Matcher:
                 elif spec.kind == "regex":
                     options = re2.Options()
                     options.case_sensitive = spec.case_sensitive
+                    options.log_errors = False
                     options.max_mem = 64 << 20
                     self._regex[key_owner] = re2.compile(spec.regex, options)
         self._folded = self._automaton(folded)
@@ -125,7 +126,8 @@ class Matcher:
     def _automaton(table: dict[str, list[_Source]]) -> ahocorasick.Automaton:
         auto = ahocorasick.Automaton()
         for key, sources in table.items():
-            auto.add_word(key, (key, tuple(sources)))
+            # Two spellings of one alias may normalise to one key: keep each source once.
+            auto.add_word(key, (key, tuple(dict.fromkeys(sources))))
         if table:
             auto.make_automaton()
         return auto
@@ -187,18 +189,15 @@ class Matcher:
 
     def _list_hits(self, spec: PatternSpec, doc: Document, raws: list[_Raw]) -> list[Hit]:
         tl = self.ruleset.lists[spec.list_id]
-        strong_entries = {r.source.entry for r in raws if r.source.kind == "strong"}
-        eligible = []
-        for r in raws:
-            if r.source.kind == "weak" and not spec.weak:
-                continue
-            if r.source.kind == "context" and r.source.entry not in strong_entries:
-                continue
-            eligible.append(r)
-        hits = []
         # The list decides what a span is: the longest phrase of the whole list wins before any
         # entry or attribute filter ("South Sudan" is not "Sudan"; "delivery systems" is not "delivery").
-        for r in _longest(eligible):
+        survivors = _longest([r for r in raws if r.source.kind != "weak" or spec.weak])
+        # Context aliases count only next to a strong alias that survived longest match.
+        strong_entries = {r.source.entry for r in survivors if r.source.kind == "strong"}
+        hits = []
+        for r in survivors:
+            if r.source.kind == "context" and r.source.entry not in strong_entries:
+                continue
             entry = tl.entries[r.source.entry]
             if entry.attributes.get("lookalike") is True:  # shadows shorter phrases, never a hit itself
                 continue

@@ -15,6 +15,7 @@ from typing import Any
 import re2
 
 from .errors import Location, RuleError
+from .normalise import normalise_term
 from .ruletypes import All, AnyOf, AtLeast, Issue, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, TermList
 from .yamlfile import Marks, load_yaml_file
 
@@ -124,7 +125,8 @@ def parse_list(data: dict[str, Any], marks: Marks, out: Collector) -> TermList |
         for key in ("aliases", "acronyms", "weak_aliases", "context_aliases"):
             for alias in fields[key]:
                 sensitive = key == "acronyms"
-                norm = alias if sensitive else alias.casefold()
+                # Compare aliases as the matcher sees them (case, diacritics, quotes, dashes folded).
+                norm = normalise_term(alias, casefold=not sensitive)
                 other = seen_alias.get((norm, sensitive))
                 if other is not None and other != eid:
                     out.error(marks.value("entries", i, key), f"list '{list_id}': alias '{alias}' of entry '{eid}' is also an alias of entry '{other}'")
@@ -197,9 +199,13 @@ def parse_pattern(name: str, raw: Any, marks: Marks, keypath: tuple[Any, ...], l
     try:
         options = re2.Options()
         options.case_sensitive = case == "sensitive"
+        options.log_errors = False
         re2.compile(regex, options)
-    except Exception as exc:  # re2.error carries the RE2 message
-        out.error(marks.value(*keypath, "regex"), f"pattern '{name}': invalid regex: {exc}", rule)
+    except Exception as exc:  # re2.error carries the RE2 message, as bytes
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        out.error(marks.value(*keypath, "regex"), f"pattern '{name}': invalid regex: {detail}", rule)
         return None
     return PatternSpec(regex=regex, **spec)
 

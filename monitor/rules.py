@@ -245,7 +245,7 @@ def _load(paths: list[str | Path], fail_fast: bool) -> RuleSet:
         if rule is None:
             continue
         if rule.id in seen:
-            out.error(doc.marks.value("id"), f"duplicate rule id '{rule.id}' (first defined at {seen[rule.id]})", rule.id)
+            out.error(doc.marks.value("id"), f"duplicate rule id '{rule.id}' (first defined at {seen[rule.id]})")
             continue
         seen[rule.id] = rule.location
         rules.append(rule)
