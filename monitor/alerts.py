@@ -59,8 +59,9 @@ def render_message(m: RuleMatch, evidence: str) -> str:
 def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> list[dict[str, Any]]:
     """One alert row per rule that fired on the article (its strongest match is the evidence)."""
     doc = analysis.document
+    fired = analysis.fired()
     rows = []
-    for rule_id in sorted({m.rule.id for m in analysis.fired()}):
+    for rule_id in sorted({m.rule.id for m in fired}):
         best = analysis.best(rule_id)
         assert best is not None
         a, b = evidence_of(analysis, best)
@@ -78,6 +79,6 @@ def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> li
             "severity": level_rank(best.level), "message": render_message(best, evidence), "article_id": article_id,
             "evidence": evidence, "evidence_field": field, "evidence_start": fa, "evidence_end": fb,
             "spans": spans, "captures": best.captures(), "notes": best.notes,
-            "matched_units": sum(1 for m in analysis.fired() if m.rule.id == rule_id),
+            "matched_units": sum(1 for m in fired if m.rule.id == rule_id),
         })
     return rows

@@ -19,7 +19,7 @@ from .pipeline import Analyzer
 from .rules import lint_rules, load_rules
 from .ruletest import run_rule_tests
 from .ruletypes import LEVELS, RuleSet
-from .scan import ingest_paths, run_once, scan_pending
+from .scan import ScanReport, ingest_paths, run_once, scan_pending
 from .store import Store
 
 __all__ = ["cli", "main"]
@@ -87,14 +87,13 @@ def _progress(label: str) -> "callable":  # type: ignore[valid-type]
     return report
 
 
-def _print_scan(store: Store, ruleset: RuleSet, scan: object, since_run: str) -> None:
-    s = scan
-    click.echo(f"scanned {s.scanned:,} article(s) with ruleset {ruleset.version} "  # type: ignore[attr-defined]
-               f"({len(ruleset.enabled_rules)} rules): {s.alerts_new:,} new alert(s), "  # type: ignore[attr-defined]
-               f"{s.alerts_updated:,} updated" + (f", {s.failed:,} failed" if s.failed else ""))  # type: ignore[attr-defined]
-    if s.by_level:  # type: ignore[attr-defined]
-        levels = ", ".join(f"{lvl} {s.by_level[lvl]}" for lvl in reversed(LEVELS) if s.by_level[lvl])  # type: ignore[attr-defined]
-        rules = ", ".join(f"{r} {n}" for r, n in sorted(s.by_rule.items()))  # type: ignore[attr-defined]
+def _print_scan(store: Store, ruleset: RuleSet, s: ScanReport, since_run: str) -> None:
+    click.echo(f"scanned {s.scanned:,} article(s) with ruleset {ruleset.version} "
+               f"({len(ruleset.enabled_rules)} rules): {s.alerts_new:,} new alert(s), "
+               f"{s.alerts_updated:,} updated" + (f", {s.failed:,} failed" if s.failed else ""))
+    if s.by_level:
+        levels = ", ".join(f"{lvl} {s.by_level[lvl]}" for lvl in reversed(LEVELS) if s.by_level[lvl])
+        rules = ", ".join(f"{r} {n}" for r, n in sorted(s.by_rule.items()))
         click.echo(f"alerts by level: {levels}")
         click.echo(f"alerts by rule: {rules}")
     rows = store.query(

@@ -3,7 +3,7 @@
 For each rule and each scope unit that could satisfy it, a fact carries the
 pattern counts ``p_<name>``, proximity flags ``n<i>`` (for ``near`` clauses) and
 exception flags ``x_<name>`` (a cue placed as the exception requires). Units
-that lack a pattern every match needs are skipped before the engine sees them.
+that cannot satisfy the rule whatever the engine decides are skipped before it sees them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .document import Document, Unit
 from .match import Hit, PatternHits
 from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, MatchNode, Near, Not, Ref, Rule
 
-__all__ = ["UnitFacts", "required_patterns", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
+__all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
 
 
 @dataclass
@@ -25,24 +25,11 @@ class UnitFacts:
     fact: dict[str, Any]
 
 
-def required_patterns(node: MatchNode) -> set[str]:
-    """Patterns that every satisfying unit must contain (used to skip hopeless units)."""
-    if isinstance(node, Ref):
-        return {node.name}
-    if isinstance(node, Near):
-        return set(node.patterns)
-    if isinstance(node, All):
-        return set().union(*(required_patterns(c) for c in node.children))
-    if isinstance(node, AnyOf):
-        sets = [required_patterns(c) for c in node.children]
-        return set.intersection(*sets) if sets else set()
-    if isinstance(node, AtLeast) and node.n == len(node.children):
-        return set().union(*(required_patterns(c) for c in node.children))
-    return set()
-
-
 def could_match(node: MatchNode, present: set[str]) -> bool:
-    """Optimistic reading of the match tree (``not`` counts as true): False means no fact can match."""
+    """Optimistic reading of the match tree (``not`` counts as true): False means no fact can match.
+
+    Used to skip units before they reach the engine; ``present`` holds the patterns with hits.
+    """
     if isinstance(node, Ref):
         return node.name in present
     if isinstance(node, Near):
@@ -128,7 +115,6 @@ def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]
 
 def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True) -> list[UnitFacts]:
     """One :class:`UnitFacts` per unit worth evaluating."""
-    required = required_patterns(rule.match)
     nears = _near_nodes(rule.match)
     names = list(rule.patterns) + [e.cues.name for e in rule.exceptions]
     doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
@@ -142,8 +128,7 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
                 in_unit[name] = all_hits
             else:
                 in_unit[name] = [h for h in all_hits if unit.start <= h.start < unit.end]
-        if skip_hopeless and (any(not in_unit[r] for r in required) or
-                              not could_match(rule.match, {n for n in rule.patterns if in_unit[n]})):
+        if skip_hopeless and not could_match(rule.match, {n for n in rule.patterns if in_unit[n]}):
             continue
         fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
         for name in rule.patterns:

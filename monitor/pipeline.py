@@ -93,9 +93,11 @@ class Analyzer:
         facts: list[dict] = []
         units: dict[tuple[str, int], UnitFacts] = {}
         traces: dict[str, RuleTrace] = {}
+        evaluated: dict[str, Rule] = {}
         for rule in self.ruleset.enabled_rules:
             if rules is not None and rule.id not in rules:
                 continue
+            evaluated[rule.id] = rule
             rule_units = build_facts(rule, doc, all_hits[rule.id], skip_hopeless=not trace)
             for uf in rule_units:
                 units[(rule.id, uf.unit.index)] = uf
@@ -106,8 +108,7 @@ class Analyzer:
         by_unit: dict[tuple[str, int], RuleMatch] = {}
         for f in fired:
             uf = units[(f.rule, f.unit)]
-            rule = uf_rule = self.ruleset.rule(f.rule)
-            assert uf_rule is not None
+            rule = evaluated[f.rule]
             m = by_unit.get((f.rule, f.unit))
             if m is None:
                 m = by_unit[(f.rule, f.unit)] = RuleMatch(rule, uf.unit, rule.level, uf.hits)
