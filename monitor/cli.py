@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import click
 
-from .config import Config, load_config
-from .errors import MonitorError
+from .clictx import Ctx, errors_to_click, pass_ctx, progress_printer
 from .explain import explain as explain_rule
 from .pipeline import Analyzer
 from .rules import lint_rules, load_rules
@@ -23,39 +19,6 @@ from .scan import ScanReport, ingest_paths, run_once, scan_pending
 from .store import Store
 
 __all__ = ["cli", "main"]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except MonitorError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-class Ctx:
-    def __init__(self, config_path: str, db: str | None) -> None:
-        self.config_path = config_path
-        self.db = db
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            with _errors():
-                self._config = load_config(self.config_path, self.db)
-        return self._config
-
-    def store(self) -> Store:
-        with _errors():
-            return Store.open(self.config.database)
-
-    def ruleset(self) -> RuleSet:
-        with _errors():
-            return load_rules(list(self.config.rules))
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,18 +36,6 @@ def cli(ctx: click.Context, config_path: str, db: str | None, verbose: bool) -> 
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     ctx.obj = Ctx(config_path, db)
-
-
-def _progress(label: str) -> "callable":  # type: ignore[valid-type]
-    state = {"last": 0.0}
-
-    def report(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - state["last"] >= 2.0:
-            state["last"] = now
-            click.echo(f"{label}: {done:,}/{total:,} articles", err=True)
-
-    return report
 
 
 def _print_scan(store: Store, ruleset: RuleSet, s: ScanReport, since_run: str) -> None:
@@ -115,9 +66,9 @@ def run(obj: Ctx, once: bool) -> None:
         raise click.UsageError("the scheduled daemon is not available yet; use 'monitor run --once'")
     config = obj.config
     ruleset = obj.ruleset()
-    with obj.store() as store, _errors():
+    with obj.store() as store, errors_to_click():
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
-        ingest, scan = run_once(config, store, Analyzer(ruleset), _progress("scanning"))
+        ingest, scan = run_once(config, store, Analyzer(ruleset), progress_printer("scanning"))
         click.echo(f"ingested {ingest.added:,} new article(s) from {len(config.sources)} source(s) "
                    f"({ingest.duplicates:,} already stored, {ingest.errors:,} error(s))")
         _print_scan(store, ruleset, scan, started)
@@ -134,7 +85,7 @@ def ingest(obj: Ctx, paths: tuple[Path, ...], source: str) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"{missing[0]}: no such file or folder")
-    with obj.store() as store, _errors():
+    with obj.store() as store, errors_to_click():
         r = ingest_paths(store, list(paths), source, obj.config.max_file_bytes if Path(obj.config_path).exists()
                          else 5_000_000)
         click.echo(f"ingested {r.added:,} new article(s) from {r.files:,} file(s) "
@@ -148,9 +99,9 @@ def ingest(obj: Ctx, paths: tuple[Path, ...], source: str) -> None:
 def scan(obj: Ctx) -> None:
     """Scan every article not yet scanned by the current ruleset."""
     ruleset = obj.ruleset()
-    with obj.store() as store, _errors():
+    with obj.store() as store, errors_to_click():
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
-        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, _progress("scanning"))
+        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"))
         _print_scan(store, ruleset, report, started)
 
 
@@ -185,7 +136,7 @@ def rules_lint(obj: Ctx, paths: tuple[str, ...]) -> None:
 @pass_ctx
 def rules_test(obj: Ctx, paths: tuple[str, ...], rule_ids: tuple[str, ...]) -> None:
     """Run every rule's inline tests through the production pipeline; print a pass/fail matrix."""
-    with _errors():
+    with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, paths))
         results = run_rule_tests(ruleset, rule_ids=list(rule_ids) or None)
     width = max([len(r.id) for r in ruleset.enabled_rules] + [4])
@@ -225,7 +176,7 @@ def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, 
             raise click.ClickException(f"{file_}: no readable article in the file")
         rec = make_record(items[0], "cli")
         text, title, published = rec["text"], rec["title"], rec["published_at"]
-    with _errors():
+    with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, rule_paths))
         for line in explain_rule(Analyzer(ruleset), rule_id, text or "", title, published):
             click.echo(line)
@@ -237,7 +188,7 @@ def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, 
 def rules_show(obj: Ctx, paths: tuple[str, ...]) -> None:
     """Print the compiled durable-rules ruleset (JSON)."""
     from .engine import compile_ruleset
-    with _errors():
+    with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, paths))
     click.echo(json.dumps(compile_ruleset(ruleset), indent=2, sort_keys=True))
 

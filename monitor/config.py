@@ -5,6 +5,7 @@ Relative paths in the config resolve against the folder of the config file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from .errors import ConfigError, Location
 from .yamlfile import Marks, load_yaml_file
 
-__all__ = ["Config", "Source", "SETTINGS", "SOURCE_KINDS", "load_config"]
+__all__ = ["Config", "Source", "SETTINGS", "SOURCE_KINDS", "load_config", "parse_duration"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,15 @@ class Setting:
 SETTINGS = (
     Setting("database", "monitor.db", "SQLite file for articles, alerts, errors and runs"),
     Setting("rules", ["rules"], "rule and list files or folders (YAML)"),
-    Setting("sources", [], "where articles come from: a list of {name, kind, path}"),
+    Setting("sources", [], "where articles come from: a list of {name, kind, path, every, cron}"),
     Setting("max_file_bytes", 5_000_000, "files larger than this are not ingested (recorded in errors)"),
     Setting("scan_batch", 200, "articles read from the database per scan batch"),
 )
 SOURCE_KINDS = ("folder", "jsonl")
-SOURCE_KEYS = {"name", "kind", "path"}
+SOURCE_KEYS = {"name", "kind", "path", "every", "cron"}
+DEFAULT_EVERY = 900.0
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,23 @@ class Source:
     name: str
     kind: str
     path: Path
+    every: float = DEFAULT_EVERY
+    cron: str | None = None
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from ``90``, ``"30s"``, ``"15m"``, ``"2h"`` or ``"1d"``; None if not a positive duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _DURATION.match(value)
+    if not m:
+        return None
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    return seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -106,7 +127,15 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
                               marks.value("sources", i, "kind") if "kind" in src else marks.value("sources", i))
         if not isinstance(spath, str) or not spath:
             raise ConfigError(f"source '{name}' needs a 'path'", marks.value("sources", i))
-        sources.append(Source(name, kind, base / spath))
+        every = parse_duration(src.get("every", DEFAULT_EVERY))
+        if every is None:
+            raise ConfigError(f"source '{name}': 'every' must be a duration such as 90, 30s, 15m, 2h or 1d, "
+                              f"got {src.get('every')!r}", marks.value("sources", i, "every"))
+        cron = src.get("cron")
+        if cron is not None and (not isinstance(cron, str) or len(cron.split()) != 5):
+            raise ConfigError(f"source '{name}': 'cron' must be a five-field crontab expression such as "
+                              f"'*/15 * * * *', got {cron!r}", marks.value("sources", i, "cron"))
+        sources.append(Source(name, kind, base / spath, every=every, cron=cron))
     db_path = Path(database) if database is not None else base / db_raw
     return Config(path=p, database=db_path, rules=[base / r for r in rules_raw], sources=sources,
                   max_file_bytes=_int(data, "max_file_bytes", marks, 5_000_000),

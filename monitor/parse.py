@@ -17,7 +17,7 @@ import re2
 from .errors import Location, RuleError
 from .normalise import normalise_term
 from .ruletypes import All, AnyOf, AtLeast, Issue, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, TermList
-from .yamlfile import Marks, load_yaml_file
+from .yamlfile import Marks
 
 __all__ = ["discover_rule_files", "Collector", "parse_list", "parse_pattern", "parse_match", "refs", "digest",
            "str_list", "unknown_keys", "ID_RE", "PLACEHOLDER_RE", "SPECIAL_PLACEHOLDERS"]

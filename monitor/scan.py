@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import Config
+from .config import Config, Source
 from .errors import MonitorError
 from .ingest import ItemError, iter_files, make_record, read_path
 from .pipeline import Analyzer
 from .alerts import make_alerts
 from .store import Store
 
-__all__ = ["IngestReport", "ScanReport", "ingest_paths", "scan_pending", "run_once"]
+__all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once"]
 
 log = logging.getLogger("monitor")
 Progress = Callable[[int, int], None]
@@ -105,6 +105,11 @@ def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: P
     return report
 
 
+def ingest_source(config: Config, store: Store, source: Source) -> IngestReport:
+    """Ingest one configured source (what a scheduled source job does)."""
+    return ingest_paths(store, [source.path], source.name, config.max_file_bytes)
+
+
 def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progress | None = None
              ) -> tuple[IngestReport, ScanReport]:
     """Ingest every configured source, then scan; the run is recorded in ``runs``."""
@@ -114,7 +119,7 @@ def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progres
     scan = ScanReport()
     try:
         for src in config.sources:
-            r = ingest_paths(store, [src.path], src.name, config.max_file_bytes)
+            r = ingest_source(config, store, src)
             for k in ("added", "duplicates", "errors", "files"):
                 setattr(ingest, k, getattr(ingest, k) + getattr(r, k))
         scan = scan_pending(store, analyzer, config.scan_batch, progress)
