@@ -9,7 +9,7 @@ from .pipeline import Analysis, RuleMatch
 from .parse import PLACEHOLDER_RE
 from .ruletypes import level_rank
 
-__all__ = ["alert_id", "render_message", "make_alerts", "evidence_of"]
+__all__ = ["alert_id", "render_message", "make_alerts", "evidence_of", "roles_of"]
 
 
 def alert_id(rule_id: str, article_id: str) -> str:
@@ -56,6 +56,12 @@ def render_message(m: RuleMatch, evidence: str) -> str:
     return " ".join(PLACEHOLDER_RE.sub(sub, m.rule.message).split())
 
 
+def roles_of(m: RuleMatch) -> dict[str, Any]:
+    """Supplier, recipient, item, assertion and regimes of a match (empty until the rule states them)."""
+    return {"supplier": "", "recipient": "", "supplier_text": "", "recipient_text": "", "item": "",
+            "assertion": "", "regimes": [], "resolutions": []}
+
+
 def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> list[dict[str, Any]]:
     """One alert row per rule that fired on the article (its strongest match is the evidence)."""
     doc = analysis.document
@@ -80,5 +86,6 @@ def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> li
             "evidence": evidence, "evidence_field": field, "evidence_start": fa, "evidence_end": fb,
             "spans": spans, "captures": best.captures(), "notes": best.notes,
             "matched_units": sum(1 for m in fired if m.rule.id == rule_id),
+            **roles_of(best),
         })
     return rows

@@ -23,6 +23,7 @@ from .errors import Location, StoreError
 __all__ = ["Store", "utcnow", "BUSY_TIMEOUT_MS"]
 
 BUSY_TIMEOUT_MS = 10_000
+JSON_COLUMNS = ("spans", "captures", "notes", "regimes", "resolutions")
 migrations = Migrations("monitor")
 
 
@@ -64,6 +65,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         from alerts a join articles ar on ar.id = a.article_id
         order by ar.published_at desc, a.created_at desc, a.severity desc""")
     db.create_view("errors_recent", "select * from errors order by id desc")
+
+
+@migrations()
+def m002_alert_roles(db: sqlite_utils.Database) -> None:
+    """Who sent what to whom, how firmly it is claimed, and which regimes apply (filled by the rules)."""
+    for col, default in (("supplier", ""), ("recipient", ""), ("supplier_text", ""), ("recipient_text", ""),
+                         ("item", ""), ("assertion", ""), ("regimes", "[]"), ("resolutions", "[]")):
+        db["alerts"].add_column(col, str, not_null_default=default)
+    db["alerts"].create_index(["supplier", "recipient"])
 
 
 class Store:
@@ -147,9 +157,10 @@ class Store:
         now = utcnow()
         with self.transaction() as db:
             for alert in alerts:
-                row = {**alert, "spans": json.dumps(alert["spans"], ensure_ascii=False),
-                       "captures": json.dumps(alert["captures"], ensure_ascii=False),
-                       "notes": json.dumps(alert["notes"], ensure_ascii=False)}
+                row = {**alert}
+                for key in JSON_COLUMNS:
+                    if key in row:
+                        row[key] = json.dumps(row[key], ensure_ascii=False)
                 exists = db.execute("select 1 from alerts where id = ?", [row["id"]]).fetchone()
                 if exists:
                     # Analyst fields (status, note) and created_at are never overwritten.
