@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from datetime import datetime, timezone
@@ -11,6 +12,21 @@ from dateutil import parser as dateparser
 
 __all__ = ["decode_bytes", "repair_text", "parse_date", "content_hash"]
 
+# Encodings charset-normalizer may guess for Western text; they are read as cp1252 (what browsers do).
+_WESTERN = re.compile(r"^(ascii|latin_?1|iso8859_(1|15)|cp125[02]|mac_\w+|cp437|cp850)$")
+_LATIN1_NAMES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii"}
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: a byte that is not UTF-8 is read as cp1252 (mixed-encoding files)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start:exc.start + 1]
+    return bad.decode("cp1252", errors="replace"), exc.start + 1
+
+
+codecs.register_error("monitor-cp1252", _cp1252_fallback)
+
 # Lossy leftovers of a right double quote (E2 80 9D) read as cp1252 with the 0x9D byte dropped:
 # "sanctions.â€" at a line end, and "policy†as" where the quote and the space became a dagger.
 _LOSSY_QUOTE_END = re.compile(r"\u00e2\u20ac(?=\s|$)")
@@ -19,14 +35,54 @@ _SUSPECT = re.compile(r"\u00e2\u20ac|\u00c3[\u0080-\u00bf]")
 _FTFY_CONFIG = ftfy.TextFixerConfig(uncurl_quotes=False, explain=False)
 
 
-def decode_bytes(data: bytes) -> tuple[str, list[str]]:
-    """UTF-8 (with or without BOM, or UTF-16 with BOM); else cp1252. Returns text and notes."""
+def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, list[str]]:
+    """Bytes to text; returns the text and notes (``decoded-<encoding>`` when not plain UTF-8).
+
+    A byte-order mark wins; then the declared charset (HTTP header or meta tag) if the bytes
+    decode with it; then UTF-8; UTF-8 mixed with cp1252 bytes is decoded piecewise; otherwise
+    charset-normalizer guesses (Cyrillic, CJK, ...) and Western guesses are read as cp1252.
+    """
     if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
-        return data.decode("utf-16"), ["decoded-utf16"]
+        try:
+            return data.decode("utf-16"), ["decoded-utf16"]
+        except UnicodeDecodeError:
+            return data.decode("utf-16", errors="replace"), ["decoded-utf16", "invalid-bytes-replaced"]
+    try:
+        text = data.decode("utf-8-sig")
+        if not declared or not text.isascii():
+            return text, []  # valid UTF-8 with non-ASCII text is UTF-8 whatever the declaration says
+    except UnicodeDecodeError:
+        pass
+    if declared:
+        name = declared.strip().strip("'\"").lower()
+        if name in _LATIN1_NAMES:
+            name = "cp1252"
+        try:
+            codec = codecs.lookup(name).name
+        except LookupError:
+            codec = ""
+        if codec and codec not in ("utf-8", "utf-8-sig"):
+            try:
+                return data.decode(codec), [f"decoded-{codec}"]
+            except UnicodeDecodeError:
+                pass  # declared wrongly: detect below
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), ["decoded-cp1252"]
+        pass
+    if re.search(rb"[\xc2-\xf4][\x80-\xbf]+", data) and data.decode("utf-8", errors="replace").count("\ufffd") * 4 < \
+            sum(1 for b in data if b >= 0x80):
+        return data.decode("utf-8", errors="monitor-cp1252"), ["decoded-utf8-cp1252-mixed"]
+    from charset_normalizer import from_bytes  # imported lazily: only odd files need it
+
+    high = sum(1 for b in data[:200_000] if b >= 0x80)
+    best = from_bytes(data[:200_000]).best() if high * 5 > min(len(data), 200_000) else None
+    if best is not None and not _WESTERN.match(best.encoding):
+        try:
+            return data.decode(best.encoding), [f"decoded-{best.encoding}"]
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return data.decode("cp1252", errors="replace"), ["decoded-cp1252"]
 
 
 def repair_text(text: str) -> tuple[str, list[str]]:

@@ -29,9 +29,16 @@ SETTINGS = (
     Setting("sources", [], "where articles come from: a list of {name, kind, path, every, cron}"),
     Setting("max_file_bytes", 5_000_000, "files larger than this are not ingested (recorded in errors)"),
     Setting("scan_batch", 200, "articles read from the database per scan batch"),
+    Setting("http_timeout", 10.0, "seconds to connect, and to wait for each chunk of a response"),
+    Setting("http_deadline", 30.0, "seconds a whole HTTP response may take (stops servers that trickle bytes)"),
+    Setting("max_response_bytes", 5_000_000, "larger HTTP responses are abandoned (recorded in errors)"),
+    Setting("max_redirects", 5, "redirects followed per request"),
+    Setting("host_delay", 1.0, "seconds between two requests to the same host (politeness)"),
+    Setting("user_agent", "monitor/0.1 (sanctions news monitor)", "User-Agent header of every request"),
 )
-SOURCE_KINDS = ("folder", "jsonl")
-SOURCE_KEYS = {"name", "kind", "path", "every", "cron"}
+SOURCE_KINDS = ("folder", "jsonl", "feed")
+SOURCE_KEYS = {"name", "kind", "path", "url", "every", "cron", "fetch_pages", "max_entries", "fields"}
+FIELD_NAMES = ("title", "text", "url", "published_at", "source")
 DEFAULT_EVERY = 900.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -41,9 +48,13 @@ _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 
 class Source:
     name: str
     kind: str
-    path: Path
+    path: Path | None  # folder and jsonl sources; None for feeds
     every: float = DEFAULT_EVERY
     cron: str | None = None
+    url: str = ""  # feed sources
+    fetch_pages: bool = False  # feed: fetch each entry's page and extract its main text
+    max_entries: int = 100  # feed: new entries ingested per cycle
+    fields: tuple[tuple[str, str], ...] = ()  # JSON field mapping: (our name, their field)
 
 
 def parse_duration(value: Any) -> float | None:
@@ -69,6 +80,59 @@ class Config:
     sources: list[Source] = field(default_factory=list)
     max_file_bytes: int = 5_000_000
     scan_batch: int = 200
+    http_timeout: float = 10.0
+    http_deadline: float = 30.0
+    max_response_bytes: int = 5_000_000
+    max_redirects: int = 5
+    host_delay: float = 1.0
+    user_agent: str = "monitor/0.1 (sanctions news monitor)"
+
+
+def _number(data: dict[str, Any], key: str, marks: Marks, default: float, zero_ok: bool = False) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not zero_ok):
+        raise ConfigError(f"'{key}' must be a {'non-negative' if zero_ok else 'positive'} number of seconds, "
+                          f"got {value!r} (hint: in YAML write numbers without quotes)", marks.value(key))
+    return float(value)
+
+
+def _source_extras(src: dict[str, Any], name: str, kind: str, marks: Marks, i: int) -> dict[str, Any]:
+    """The keys only some source kinds take: url, fetch_pages, max_entries (feed) and fields (JSON)."""
+    out: dict[str, Any] = {}
+    allowed = {"feed": {"url", "fetch_pages", "max_entries"}, "folder": {"path", "fields"},
+               "jsonl": {"path", "fields"}}[kind] | {"name", "kind", "every", "cron"}
+    for key in src:
+        if key not in allowed:
+            raise ConfigError(f"source '{name}': '{key}' does not apply to kind {kind} "
+                              f"(allowed: {', '.join(sorted(allowed))})", marks.key("sources", i, key))
+    if kind == "feed":
+        from .urls import is_http_url
+        url = src.get("url")
+        if not isinstance(url, str) or not is_http_url(url):
+            raise ConfigError(f"source '{name}' needs a 'url' starting with http:// or https://, got {url!r}",
+                              marks.value("sources", i, "url") if "url" in src else marks.value("sources", i))
+        out["url"] = url.strip()
+        fetch_pages = src.get("fetch_pages", False)
+        if not isinstance(fetch_pages, bool):
+            raise ConfigError(f"source '{name}': 'fetch_pages' must be true or false, got {fetch_pages!r}",
+                              marks.value("sources", i, "fetch_pages"))
+        out["fetch_pages"] = fetch_pages
+        cap = src.get("max_entries", 100)
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+            raise ConfigError(f"source '{name}': 'max_entries' must be a positive whole number, got {cap!r}",
+                              marks.value("sources", i, "max_entries"))
+        out["max_entries"] = cap
+    fields = src.get("fields", {})
+    if not isinstance(fields, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                               for k, v in fields.items()):
+        raise ConfigError(f"source '{name}': 'fields' must map our field names to yours, such as "
+                          "{text: body, published_at: date}", marks.value("sources", i, "fields"))
+    for key in fields:
+        if key not in FIELD_NAMES:
+            raise ConfigError(f"source '{name}': unknown field '{key}' in 'fields' (known: "
+                              f"{', '.join(FIELD_NAMES)})", marks.key("sources", i, "fields", key))
+    out["fields"] = tuple(sorted(fields.items()))
+    return out
 
 
 def _int(data: dict[str, Any], key: str, marks: Marks, default: int) -> int:
@@ -125,7 +189,8 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
         if kind not in SOURCE_KINDS:
             raise ConfigError(f"source '{name}': kind must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}",
                               marks.value("sources", i, "kind") if "kind" in src else marks.value("sources", i))
-        if not isinstance(spath, str) or not spath:
+        extras = _source_extras(src, name, kind, marks, i)
+        if kind != "feed" and (not isinstance(spath, str) or not spath):
             raise ConfigError(f"source '{name}' needs a 'path'", marks.value("sources", i))
         every = parse_duration(src.get("every", DEFAULT_EVERY))
         if every is None:
@@ -135,8 +200,22 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
         if cron is not None and (not isinstance(cron, str) or len(cron.split()) != 5):
             raise ConfigError(f"source '{name}': 'cron' must be a five-field crontab expression such as "
                               f"'*/15 * * * *', got {cron!r}", marks.value("sources", i, "cron"))
-        sources.append(Source(name, kind, base / spath, every=every, cron=cron))
+        sources.append(Source(name, kind, base / spath if isinstance(spath, str) else None, every=every, cron=cron,
+                              **extras))
     db_path = Path(database) if database is not None else base / db_raw
     return Config(path=p, database=db_path, rules=[base / r for r in rules_raw], sources=sources,
                   max_file_bytes=_int(data, "max_file_bytes", marks, 5_000_000),
-                  scan_batch=_int(data, "scan_batch", marks, 200))
+                  scan_batch=_int(data, "scan_batch", marks, 200),
+                  http_timeout=_number(data, "http_timeout", marks, 10.0),
+                  http_deadline=_number(data, "http_deadline", marks, 30.0),
+                  max_response_bytes=_int(data, "max_response_bytes", marks, 5_000_000),
+                  max_redirects=_int(data, "max_redirects", marks, 5),
+                  host_delay=_number(data, "host_delay", marks, 1.0, zero_ok=True),
+                  user_agent=_user_agent(data, marks))
+
+
+def _user_agent(data: dict[str, Any], marks: Marks) -> str:
+    value = data.get("user_agent", "monitor/0.1 (sanctions news monitor)")
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        raise ConfigError("'user_agent' must be a one-line text", marks.value("user_agent"))
+    return value.strip()

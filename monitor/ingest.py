@@ -1,4 +1,4 @@
-"""Read article files into article records: text, Markdown, HTML, JSON and JSON Lines.
+"""Read article files into article records: text, Markdown, HTML, JSON, JSON Lines and e-mail.
 
 Each file yields zero or more records; every problem becomes an
 :class:`ItemError` (the caller records it) and never stops the other items.
@@ -14,11 +14,13 @@ from typing import Any, Iterator
 
 from .clean import content_hash, decode_bytes, parse_date, repair_text
 from .store import utcnow
+from .urls import canonical_url
 
-__all__ = ["ArticleIn", "ItemError", "FORMATS", "read_path", "iter_files", "make_record", "DEFAULT_MAX_BYTES"]
+__all__ = ["ArticleIn", "ItemError", "FORMATS", "read_path", "read_data", "read_json_line", "iter_files",
+           "make_record", "html_article", "DEFAULT_MAX_BYTES"]
 
 FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html",
-           ".htm": "html", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+           ".htm": "html", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".eml": "email"}
 DEFAULT_MAX_BYTES = 5_000_000
 FIELD_ALIASES = {
     "title": ("title", "headline"),
@@ -87,6 +89,11 @@ def _markdown(text: str) -> tuple[str, str]:
     return title, text.strip("\n")
 
 
+def html_article(raw: str, origin: str) -> ArticleIn | ItemError:
+    """Main text and metadata (title, author's site, date, canonical URL) of an HTML page."""
+    return _html(raw, origin)
+
+
 def _html(raw: str, origin: str) -> ArticleIn | ItemError:
     import trafilatura  # imported lazily: it is slow to import and only HTML needs it
 
@@ -117,28 +124,78 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, text.lstrip("\ufeff")[m.end():]
 
 
-def _pick(obj: dict[str, Any], name: str) -> Any:
+def _pick(obj: dict[str, Any], name: str, fields: dict[str, str] | None = None) -> Any:
+    if fields and name in fields:
+        return obj.get(fields[name])
     for key in FIELD_ALIASES[name]:
         if key in obj and obj[key] not in (None, ""):
             return obj[key]
     return None
 
 
-def _from_object(obj: Any, origin: str) -> ArticleIn | ItemError:
+def _from_object(obj: Any, origin: str, fields: dict[str, str] | None = None) -> ArticleIn | ItemError:
     if not isinstance(obj, dict):
         return ItemError(origin, f"expected a JSON object, got {type(obj).__name__}")
-    text = _pick(obj, "text")
+    text = _pick(obj, "text", fields)
     if not isinstance(text, str) or not text.strip():
-        return ItemError(origin, "no 'text' (or 'content'/'body') field with article text")
-    title = _pick(obj, "title")
-    src = _pick(obj, "source")
+        want = f"'{fields['text']}'" if fields and "text" in fields else "'text' (or 'content'/'body')"
+        return ItemError(origin, f"no {want} field with article text")
+    title = _pick(obj, "title", fields)
+    src = _pick(obj, "source", fields)
     if isinstance(src, dict):
         src = src.get("name") or src.get("title")
-    return ArticleIn(title=str(title or ""), text=text, url=str(_pick(obj, "url") or ""),
-                     published_at=str(_pick(obj, "published_at") or ""), source=str(src or ""))
+    date = _pick(obj, "published_at", fields)
+    return ArticleIn(title=str(title or ""), text=text, url=str(_pick(obj, "url", fields) or ""),
+                     published_at=date if isinstance(date, (int, float)) and not isinstance(date, bool)
+                     else str(date or ""), source=str(src or ""))
 
 
-def read_path(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[ArticleIn | ItemError]:
+def read_json_line(line: str, where: str, fields: dict[str, str] | None = None) -> ArticleIn | ItemError | None:
+    """One JSON Lines line (None for a blank line)."""
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return ItemError(where, f"invalid JSON line: {exc.msg} (column {exc.colno})", where)
+    art = _from_object(obj, where, fields)
+    if isinstance(art, ArticleIn):
+        art.origin, art.format = where, "jsonl"
+    return art
+
+
+def _email(data: bytes, origin: str) -> ArticleIn | ItemError:
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(data)
+        body = msg.get_body(preferencelist=("plain", "html"))
+        if body is None:
+            return ItemError(origin, "e-mail has no text or HTML part")
+        content = body.get_content()
+        if isinstance(content, bytes):
+            content = decode_bytes(content, body.get_content_charset())[0]
+        subject, date = str(msg.get("subject", "") or ""), str(msg.get("date", "") or "")
+        sender = msg.get("from")
+        sender_name = sender.addresses[0].display_name if sender is not None and getattr(sender, "addresses", ())\
+            else ""
+    except Exception as exc:  # the stdlib parser raises many kinds of errors on broken mail
+        return ItemError(origin, f"cannot parse e-mail: {type(exc).__name__}: {exc}")
+    if body.get_content_type() == "text/html":
+        art = _html(content, origin)
+        if isinstance(art, ItemError):
+            return art
+        art.title = subject or art.title
+        art.published_at = date or art.published_at
+        return art
+    if not content.strip():
+        return ItemError(origin, "e-mail body is empty")
+    return ArticleIn(title=subject, text=content, published_at=date, source=sender_name)
+
+
+def read_path(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
+              fields: dict[str, str] | None = None) -> Iterator[ArticleIn | ItemError]:
     """Articles (or errors) from one file."""
     origin = str(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -154,13 +211,25 @@ def read_path(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Articl
     except OSError as exc:
         yield ItemError(origin, f"cannot read file: {exc.strerror}")
         return
+    yield from read_data(data, origin, fmt, fields)
+
+
+def read_data(data: bytes, origin: str, fmt: str, fields: dict[str, str] | None = None,
+              declared: str | None = None) -> Iterator[ArticleIn | ItemError]:
+    """Articles (or errors) from the bytes of one file or response in format ``fmt`` (see FORMATS)."""
     if not data.strip():
         yield ItemError(origin, "empty file")
         return
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         yield ItemError(origin, "binary file (contains NUL bytes), not an article")
         return
-    raw, notes = decode_bytes(data)
+    if fmt == "email":
+        art = _email(data, origin)
+        if isinstance(art, ArticleIn):
+            art.origin, art.format = origin, fmt
+        yield art
+        return
+    raw, notes = decode_bytes(data, declared)
     if fmt in ("text", "markdown"):
         meta, raw = _front_matter(raw)
         title, body = _split_title(raw) if fmt == "text" else _markdown(raw)
@@ -181,24 +250,17 @@ def read_path(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Articl
             return
         for i, item in enumerate(obj if isinstance(obj, list) else [obj]):
             where = f"{origin}[{i}]" if isinstance(obj, list) else origin
-            art = _from_object(item, where)
+            art = _from_object(item, where, fields)
             if isinstance(art, ArticleIn):
                 art.origin, art.format, art.repairs = where, fmt, list(notes)
             yield art
     else:
         for lineno, line in enumerate(raw.split("\n"), 1):
-            if not line.strip():
-                continue
-            where = f"{origin}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ItemError(where, f"invalid JSON line: {exc.msg} (column {exc.colno})", where)
-                continue
-            art = _from_object(obj, where)
+            art = read_json_line(line, f"{origin}:{lineno}", fields)
             if isinstance(art, ArticleIn):
-                art.origin, art.format, art.repairs = where, fmt, list(notes)
-            yield art
+                art.repairs = list(notes)
+            if art is not None:
+                yield art
 
 
 def make_record(art: ArticleIn, source: str) -> dict[str, Any]:
@@ -211,7 +273,7 @@ def make_record(art: ArticleIn, source: str) -> dict[str, Any]:
     published = parse_date(art.published_at)
     digest = content_hash(title, text)
     return {
-        "id": digest[:16], "source": art.source or source, "url": art.url, "title": title,
+        "id": digest[:16], "source": art.source or source, "url": canonical_url(art.url), "title": title,
         "published_at": published or now, "published_at_source": "article" if published else "ingested",
         "ingested_at": now, "text": text, "content_hash": digest, "origin": art.origin, "format": art.format,
         "chars": len(text), "repairs": sorted(set(art.repairs + title_notes + text_notes)),

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import Config, Source
+from .config import Config
 from .errors import MonitorError
-from .ingest import ItemError, iter_files, make_record, read_path
+from .ingest import ItemError, iter_files, read_path
+from .sources import IngestReport, add_items, ingest_source
 from .pipeline import Analyzer
 from .alerts import make_alerts
 from .store import Store
@@ -23,14 +24,6 @@ __all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_
 
 log = logging.getLogger("monitor")
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class IngestReport:
-    added: int = 0
-    duplicates: int = 0
-    errors: int = 0
-    files: int = 0
 
 
 @dataclass
@@ -57,15 +50,7 @@ def ingest_paths(store: Store, paths: list[Path], source: str, max_bytes: int = 
                 items = list(read_path(f, max_bytes))
             except Exception as exc:  # a reader bug must not stop the other files
                 items = [ItemError(str(f), f"unexpected error while reading: {exc!r}")]
-            for item in items:
-                if isinstance(item, ItemError):
-                    store.record_error("ingest", source, item.item, item.reason, item.location)
-                    report.errors += 1
-                    continue
-                if store.add_article(make_record(item, source)):
-                    report.added += 1
-                else:
-                    report.duplicates += 1
+            add_items(store, items, source, report)
     return report
 
 
@@ -103,11 +88,6 @@ def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: P
             if progress is not None:
                 progress(report.scanned + report.failed, total)
     return report
-
-
-def ingest_source(config: Config, store: Store, source: Source) -> IngestReport:
-    """Ingest one configured source (what a scheduled source job does)."""
-    return ingest_paths(store, [source.path], source.name, config.max_file_bytes)
 
 
 def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progress | None = None

@@ -76,6 +76,34 @@ def m002_alert_roles(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["supplier", "recipient"])
 
 
+@migrations()
+def m003_sources(db: sqlite_utils.Database) -> None:
+    """Per-source state (feeds: conditional GET, backoff), seen files, and which sources carried each article."""
+    db["source_state"].create({
+        "name": str, "kind": str, "location": str, "last_attempt_at": str, "last_success_at": str,
+        "last_error_at": str, "last_error": str, "failures": int, "next_try_at": str, "gave_up_at": str,
+        "etag": str, "last_modified": str, "articles_added": int, "duplicates": int, "errors": int,
+    }, pk="name", not_null={"failures", "articles_added", "duplicates", "errors"},
+        defaults={"failures": 0, "articles_added": 0, "duplicates": 0, "errors": 0})
+    db["source_files"].create({
+        "source": str, "path": str, "size": int, "mtime_ns": int, "content_hash": str, "ingested_at": str,
+        "articles": int, "errors": int,
+    }, pk=("source", "path"))
+    db["article_sources"].create({
+        "article_id": str, "source": str, "url": str, "origin": str, "seen_at": str,
+    }, foreign_keys=[("article_id", "articles", "id")])
+    db["article_sources"].create_index(["article_id", "source", "origin"], unique=True)
+    db["article_sources"].create_index(["source"])
+    db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
+               "select id, source, url, origin, ingested_at from articles")
+    db.create_view("article_sources_review", """
+        select s.source, s.seen_at, ar.title, ar.url, ar.published_at, s.url as carried_url, s.origin,
+               (select count(distinct s2.source) from article_sources s2 where s2.article_id = s.article_id)
+                 as carried_by, s.article_id
+        from article_sources s join articles ar on ar.id = s.article_id
+        order by s.seen_at desc""")
+
+
 class Store:
     """A monitor database file. Use :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -135,6 +163,61 @@ class Store:
                 {**record, "repairs": json.dumps(record.get("repairs", []))},
             )
             return cur.rowcount == 1
+
+    def add_article_from(self, record: dict[str, Any], source: str, carried_url: str = "") -> tuple[str, bool]:
+        """Store an article once (same content hash, or same canonical URL, is a duplicate) and note
+        that ``source`` carried it. Returns (article id, True if newly added)."""
+        now = utcnow()
+        with self.transaction() as db:
+            row = db.execute("select id from articles where content_hash = ?", [record["content_hash"]]).fetchone()
+            if row is None and record.get("url"):
+                row = db.execute("select id from articles where url = ? limit 1", [record["url"]]).fetchone()
+            added = row is None
+            if added:
+                db.execute(
+                    "insert into articles (id, source, url, title, published_at, published_at_source, "
+                    "ingested_at, text, content_hash, origin, format, chars, repairs) values "
+                    "(:id, :source, :url, :title, :published_at, :published_at_source, :ingested_at, :text, "
+                    ":content_hash, :origin, :format, :chars, :repairs)",
+                    {**record, "repairs": json.dumps(record.get("repairs", []))})
+            article_id = record["id"] if added else row[0]
+            db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
+                       "values (?, ?, ?, ?, ?)",
+                       [article_id, source, carried_url or record.get("url") or "", record.get("origin") or "", now])
+            return article_id, added
+
+    def has_url(self, url: str) -> bool:
+        """True if an article with this (canonical) URL is stored."""
+        return self.db.execute("select 1 from articles where url = ? limit 1", [url]).fetchone() is not None
+
+    # ------------------------------------------------------------ source state
+
+    def source_state(self, name: str) -> dict[str, Any]:
+        """The state row of a source (empty dict if it never ran)."""
+        rows = self.query("select * from source_state where name = ?", [name])
+        return rows[0] if rows else {}
+
+    def update_source_state(self, name: str, add: dict[str, int] | None = None, **values: Any) -> None:
+        """Set columns of a source's state row (created if missing); ``add`` increments counters."""
+        with self.transaction() as db:
+            db.execute("insert or ignore into source_state (name) values (?)", [name])
+            sets = [f"[{k}] = :{k}" for k in values] + [f"[{k}] = [{k}] + :add_{k}" for k in (add or {})]
+            if sets:
+                params = {**values, **{f"add_{k}": v for k, v in (add or {}).items()}, "name": name}
+                db.execute(f"update source_state set {', '.join(sets)} where name = :name", params)
+
+    def file_states(self, source: str) -> dict[str, tuple[int, int, str]]:
+        """path -> (size, mtime_ns, content_hash) for the files a folder source has read."""
+        rows = self.db.execute("select path, size, mtime_ns, content_hash from source_files where source = ?",
+                               [source]).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def save_file_state(self, source: str, path: str, size: int, mtime_ns: int, digest: str,
+                        articles: int, errors: int) -> None:
+        with self.transaction() as db:
+            db.execute("insert or replace into source_files (source, path, size, mtime_ns, content_hash, "
+                       "ingested_at, articles, errors) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [source, path, size, mtime_ns, digest, utcnow(), articles, errors])
 
     def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
         """Articles not yet scanned by ``ruleset_version``, oldest ingested first."""

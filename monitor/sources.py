@@ -1,0 +1,326 @@
+"""The configured source kinds behind one ``ingest_source``: folder, jsonl and feed.
+
+- folder: files dropped in a folder (recursive); a file is read again only when its
+  size or mtime changed and then only ingested if its content hash changed.
+- jsonl: a JSON Lines file or folder of them, streamed line by line, field names mappable.
+- feed: an RSS/Atom URL fetched with conditional GET; entries (optionally with their
+  page's main text) become articles. Transient failures back off exponentially;
+  permanent ones stop the source until its URL changes or ``monitor sources --retry``.
+
+Nothing here raises on bad input: every problem goes to the ``errors`` table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .clean import decode_bytes
+from .config import Config, Source
+from .feeds import FeedEntry, FeedError, meta_charset, parse_feed
+from .fetch import FetchError, Fetcher
+from .ingest import FORMATS, ArticleIn, ItemError, html_article, iter_files, make_record, read_data, read_json_line
+from .store import Store, utcnow
+from .urls import canonical_url, is_http_url
+
+__all__ = ["IngestReport", "ingest_source", "ingest_url", "fetcher_for", "add_items", "BACKOFF_BASE",
+           "BACKOFF_MAX"]
+
+log = logging.getLogger("monitor")
+BACKOFF_BASE = 60.0  # seconds before the first retry of a failing feed; doubles per failure
+BACKOFF_MAX = 6 * 3600.0
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    files: int = 0
+    unchanged: int = 0  # files skipped because they were already ingested
+    skipped: bool = False  # a feed waiting for its backoff, or given up after a permanent failure
+    failed: bool = False  # the source as a whole failed this cycle
+
+
+def fetcher_for(config: Config) -> Fetcher:
+    return Fetcher(timeout=config.http_timeout, deadline=config.http_deadline, max_bytes=config.max_response_bytes,
+                   max_redirects=config.max_redirects, host_delay=config.host_delay, user_agent=config.user_agent)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_items(store: Store, items: Iterator[ArticleIn | ItemError] | list[ArticleIn | ItemError], source: str,
+              report: IngestReport, carried_url: str = "") -> tuple[int, int]:
+    """Store articles (deduplicated, carrier noted) and record errors. Returns (articles, errors)."""
+    arts = errs = 0
+    for item in items:
+        if isinstance(item, ItemError):
+            store.record_error("ingest", source, item.item, item.reason, item.location)
+            report.errors += 1
+            errs += 1
+            continue
+        _, added = store.add_article_from(make_record(item, source), source, carried_url or item.url)
+        arts += 1
+        if added:
+            report.added += 1
+        else:
+            report.duplicates += 1
+    return arts, errs
+
+
+# ------------------------------------------------------------------ folder and jsonl
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _jsonl_items(path: Path, fields: dict[str, str], max_line: int) -> Iterator[ArticleIn | ItemError]:
+    """Stream a JSON Lines file: a bad line is an error for that line only."""
+    origin = str(path)
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            where = f"{origin}:{lineno}"
+            if len(line) > max_line:
+                yield ItemError(where, f"line is {len(line):,} bytes, over the {max_line:,}-byte limit", where)
+                continue
+            if lineno == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")):
+                yield ItemError(origin, "UTF-16 JSON Lines files are not supported; save the export as UTF-8")
+                return
+            if b"\x00" in line:
+                yield ItemError(where, "binary data (NUL bytes) in the line", where)
+                continue
+            text, notes = decode_bytes(line)
+            art = read_json_line(text.lstrip("\ufeff"), where, fields)
+            if isinstance(art, ArticleIn):
+                art.repairs = notes
+            if art is not None:
+                yield art
+
+
+def _files(source: Source) -> Iterator[Path]:
+    root = source.path
+    assert root is not None
+    if source.kind == "jsonl":
+        if root.is_file():
+            yield root
+            return
+        for p in iter_files(root):
+            if p.suffix.lower() in JSONL_SUFFIXES:
+                yield p
+    else:
+        yield from iter_files(root)
+
+
+def _ingest_files(config: Config, store: Store, source: Source, report: IngestReport) -> None:
+    root = source.path
+    if root is None or not root.exists():
+        raise FileNotFoundError(f"{root}: folder or file does not exist")
+    fields = dict(source.fields)
+    known = store.file_states(source.name)
+    for f in _files(source):
+        key = str(f)
+        try:
+            st = f.stat()
+            prev = known.get(key)
+            if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
+                report.unchanged += 1
+                continue
+            streamed = source.kind == "jsonl"
+            if not streamed and st.st_size > config.max_file_bytes:
+                items: list[ArticleIn | ItemError] | Iterator[ArticleIn | ItemError] = [ItemError(
+                    key, f"file is {st.st_size:,} bytes, over the {config.max_file_bytes:,}-byte limit "
+                         "(max_file_bytes)")]
+                digest = ""
+            else:
+                data = b"" if streamed else f.read_bytes()
+                digest = _file_digest(f) if streamed else hashlib.sha256(data).hexdigest()
+                if prev and prev[2] == digest:
+                    store.save_file_state(source.name, key, st.st_size, st.st_mtime_ns, digest, 0, 0)
+                    report.unchanged += 1
+                    continue
+                if streamed:
+                    items = _jsonl_items(f, fields, config.max_file_bytes)
+                else:
+                    fmt = FORMATS.get(f.suffix.lower(), "text")
+                    items = read_data(data, key, fmt, fields)
+        except OSError as exc:
+            store.record_error("ingest", source.name, key, f"cannot read file: {exc.strerror or exc}")
+            report.errors += 1
+            continue
+        report.files += 1
+        try:
+            arts, errs = add_items(store, items, source.name, report)
+        except Exception as exc:  # a reader bug must not stop the other files
+            store.record_error("ingest", source.name, key, f"unexpected error while reading: {exc!r}")
+            report.errors += 1
+            arts, errs = 0, 1
+        store.save_file_state(source.name, key, st.st_size, st.st_mtime_ns, digest, arts, errs)
+
+
+# ------------------------------------------------------------------ pages and feeds
+
+def _page(fetcher: Fetcher, url: str) -> ArticleIn | ItemError:
+    """Fetch one page and extract its main text and metadata."""
+    try:
+        resp = fetcher.get(url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+    except FetchError as exc:
+        return ItemError(url, f"{'transient' if exc.transient else 'permanent'} fetch failure: {exc.reason}")
+    ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype and not (ctype.startswith("text/") or "html" in ctype or "xml" in ctype):
+        return ItemError(url, f"not a web page (Content-Type {ctype})")
+    if b"\x00" in resp.content[:4096]:
+        return ItemError(url, "binary response (contains NUL bytes), not a web page")
+    text, notes = decode_bytes(resp.content, resp.charset or meta_charset(resp.content))
+    art = html_article(text, url) if "<" in text[:2000] else ArticleIn(title="", text=text)
+    if isinstance(art, ArticleIn):
+        if not is_http_url(art.url):
+            art.url = resp.url
+        art.origin, art.format, art.repairs = url, "html", notes
+    return art
+
+
+def ingest_url(config: Config, store: Store, url: str, source: str = "cli") -> IngestReport:
+    """Fetch and extract one page by hand (``monitor ingest URL``)."""
+    report = IngestReport(files=1)
+    if not is_http_url(url):
+        store.record_error("ingest", source, url, "not an http(s) URL")
+        report.errors += 1
+        return report
+    with fetcher_for(config) as fetcher:
+        add_items(store, [_page(fetcher, url)], source, report, carried_url=url)
+    return report
+
+
+def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, store: Store,
+                   source: str) -> ArticleIn | ItemError:
+    link = entry.link if is_http_url(entry.link) else ""
+    summary = ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
+                        origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed")
+    if fetcher is None or not link or store.has_url(canonical_url(link)):
+        if not summary.text.strip():
+            return ItemError(summary.origin, "feed entry has no summary or content text")
+        return summary
+    page = _page(fetcher, link)
+    if isinstance(page, ItemError):
+        if summary.text.strip():
+            store.record_error("ingest", source, link, f"{page.reason}; kept the feed summary instead")
+            return summary
+        return page
+    page.title = page.title or entry.title
+    page.published_at = entry.published_at or page.published_at
+    page.format = "feed-page"
+    return page
+
+
+def _ingest_feed(config: Config, store: Store, source: Source, report: IngestReport) -> None:
+    state = store.source_state(source.name)
+    same = state.get("location") == source.url
+    now = datetime.now(timezone.utc)
+    if same and state.get("gave_up_at"):
+        report.skipped = True
+        return
+    if same and state.get("next_try_at") and state["next_try_at"] > _iso(now):
+        report.skipped = True
+        return
+    etag = state.get("etag") if same else None
+    modified = state.get("last_modified") if same else None
+    with fetcher_for(config) as fetcher:
+        try:
+            resp = fetcher.get(source.url, etag, modified,
+                               accept="application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5")
+        except FetchError as exc:
+            failures = (int(state.get("failures") or 0) if same else 0) + 1
+            store.record_error("ingest", source.name, source.url,
+                               f"{'transient' if exc.transient else 'permanent'} fetch failure: {exc.reason}"
+                               + ("" if exc.transient else " (not retried until the URL changes or "
+                                  f"'monitor sources --retry {source.name}')"))
+            report.errors += 1
+            values = {"failures": failures, "last_error": exc.reason, "last_error_at": _iso(now)}
+            if exc.transient:
+                delay = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+                values["next_try_at"] = _iso(now + timedelta(seconds=delay))
+            else:
+                values["gave_up_at"] = _iso(now)
+            store.update_source_state(source.name, **values)
+            report.failed = True
+            return
+        store.update_source_state(source.name, failures=0, next_try_at=None)
+        if resp.not_modified:
+            return
+        try:
+            entries, _title, warning = parse_feed(resp.content, resp.headers)
+        except FeedError as exc:
+            store.record_error("ingest", source.name, source.url, str(exc))
+            report.errors += 1
+            report.failed = True
+            store.update_source_state(source.name, last_error=str(exc), last_error_at=_iso(now), etag=None,
+                                      last_modified=None)
+            return
+        if warning:
+            store.record_error("ingest", source.name, source.url, warning)
+            report.errors += 1
+        report.files += 1
+        new = 0
+        complete = True
+        for entry in entries:
+            link = canonical_url(entry.link) if is_http_url(entry.link) else ""
+            if not (link and store.has_url(link)):
+                if new >= source.max_entries:
+                    complete = False
+                    continue
+                new += 1
+            item = _entry_article(fetcher if source.fetch_pages else None, entry, source.url, store, source.name)
+            add_items(store, [item], source.name, report, carried_url=entry.link)
+        if not complete:
+            store.record_error("ingest", source.name, source.url,
+                               f"feed has {len(entries):,} entries; {source.max_entries:,} new ones ingested this "
+                               "cycle (max_entries), the rest on the next cycles")
+            report.errors += 1
+        # Remember validators only when every entry was handled, so a capped feed is fetched again.
+        store.update_source_state(source.name, etag=resp.headers.get("etag") if complete else None,
+                                  last_modified=resp.headers.get("last-modified") if complete else None)
+
+
+# ------------------------------------------------------------------ one source
+
+def ingest_source(config: Config, store: Store, source: Source) -> IngestReport:
+    """Ingest one configured source (what a scheduled source job does); never raises on bad input."""
+    report = IngestReport()
+    location = source.url if source.kind == "feed" else str(source.path)
+    started = utcnow()
+    before = store.source_state(source.name)
+    if before.get("location") not in (None, location):
+        store.update_source_state(source.name, failures=0, next_try_at=None, gave_up_at=None, etag=None,
+                                  last_modified=None)
+    store.update_source_state(source.name, kind=source.kind, location=location, last_attempt_at=started)
+    try:
+        if source.kind == "feed":
+            _ingest_feed(config, store, source, report)
+        else:
+            _ingest_files(config, store, source, report)
+    except Exception as exc:  # the daemon must never die on input: record and carry on
+        reason = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        log.debug("source %s failed", source.name, exc_info=True)
+        store.record_error("ingest", source.name, location, reason)
+        store.update_source_state(source.name, last_error=reason, last_error_at=utcnow())
+        report.errors += 1
+        report.failed = True
+    if not report.failed and not report.skipped:
+        store.update_source_state(source.name, last_success_at=utcnow())
+    if report.errors and not report.failed:
+        store.update_source_state(source.name, last_error=f"{report.errors} item error(s) in the last cycle",
+                                  last_error_at=utcnow())
+    store.update_source_state(source.name, add={"articles_added": report.added, "duplicates": report.duplicates,
+                                                "errors": report.errors})
+    return report
