@@ -77,17 +77,24 @@ def run(obj: Ctx, once: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("targets", nargs=-1, required=True)
 @click.option("--source", default="cli", show_default=True, help="Source name recorded on the articles.")
 @pass_ctx
-def ingest(obj: Ctx, paths: tuple[Path, ...], source: str) -> None:
-    """Add article files or folders (.txt .md .html .json .jsonl) to the database."""
+def ingest(obj: Ctx, targets: tuple[str, ...], source: str) -> None:
+    """Add article files or folders (.txt .md .html .json .jsonl .eml), or fetch web pages (http/https URLs)."""
+    from .sources import ingest_url
+    urls = [t for t in targets if "://" in t]
+    paths = [Path(t) for t in targets if "://" not in t]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"{missing[0]}: no such file or folder")
     with obj.store() as store, errors_to_click():
-        r = ingest_paths(store, list(paths), source, obj.config.max_file_bytes if Path(obj.config_path).exists()
+        r = ingest_paths(store, paths, source, obj.config.max_file_bytes if Path(obj.config_path).exists()
                          else 5_000_000)
+        for url in urls:
+            u = ingest_url(obj.config, store, url, source)
+            for k in ("added", "duplicates", "errors", "files"):
+                setattr(r, k, getattr(r, k) + getattr(u, k))
         click.echo(f"ingested {r.added:,} new article(s) from {r.files:,} file(s) "
                    f"({r.duplicates:,} already stored, {r.errors:,} error(s))")
         if r.errors:
@@ -191,6 +198,11 @@ def rules_show(obj: Ctx, paths: tuple[str, ...]) -> None:
     with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, paths))
     click.echo(json.dumps(compile_ruleset(ruleset), indent=2, sort_keys=True))
+
+
+from .cli_sources import sources  # noqa: E402
+
+cli.add_command(sources)
 
 
 def main() -> None:
