@@ -118,8 +118,13 @@ def _files(source: Source) -> Iterator[Path]:
         for p in iter_files(root):
             if p.suffix.lower() in JSONL_SUFFIXES:
                 yield p
-    else:
-        yield from iter_files(root)
+    elif root.is_file():
+        yield root
+    else:  # every visible file: unsupported types are reported once (then remembered as seen)
+        for p in sorted(root.rglob("*")):
+            hidden = any(part.startswith(".") for part in p.relative_to(root).parts)
+            if p.is_file() and not hidden and p.name.lower() != "readme.md":
+                yield p
 
 
 def _ingest_files(config: Config, store: Store, source: Source, report: IngestReport) -> None:
@@ -137,8 +142,13 @@ def _ingest_files(config: Config, store: Store, source: Source, report: IngestRe
                 report.unchanged += 1
                 continue
             streamed = source.kind == "jsonl"
-            if not streamed and st.st_size > config.max_file_bytes:
+            fmt = FORMATS.get(f.suffix.lower())
+            if fmt is None and not streamed:
                 items: list[ArticleIn | ItemError] | Iterator[ArticleIn | ItemError] = [ItemError(
+                    key, f"unsupported file type '{f.suffix}' (supported: {', '.join(sorted(FORMATS))})")]
+                digest = ""
+            elif not streamed and st.st_size > config.max_file_bytes:
+                items = [ItemError(
                     key, f"file is {st.st_size:,} bytes, over the {config.max_file_bytes:,}-byte limit "
                          "(max_file_bytes)")]
                 digest = ""
@@ -152,8 +162,7 @@ def _ingest_files(config: Config, store: Store, source: Source, report: IngestRe
                 if streamed:
                     items = _jsonl_items(f, fields, config.max_file_bytes)
                 else:
-                    fmt = FORMATS.get(f.suffix.lower(), "text")
-                    items = read_data(data, key, fmt, fields)
+                    items = read_data(data, key, fmt or "text", fields)
         except OSError as exc:
             store.record_error("ingest", source.name, key, f"cannot read file: {exc.strerror or exc}")
             report.errors += 1

@@ -9,7 +9,6 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-import pytest
 
 
 @dataclass
@@ -84,13 +83,6 @@ class Server:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@pytest.fixture
-def http_server():
-    srv = Server()
-    yield srv
-    srv.close()
 
 
 def rss(items: list[dict[str, str]], title: str = "Test wire") -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import invoke
-from ingest_helpers import Route, atom, http_server, page, rss  # noqa: F401  (http_server is a fixture)
+from ingest_helpers import Route, Server, atom, page, rss
 from monitor.config import load_config
 from monitor.sources import ingest_source
 from monitor.store import Store
@@ -17,6 +17,13 @@ from monitor.store import Store
 BODY = ["The customs service said the cargo of artillery shells was unloaded at the northern port on Monday.",
         "Officials added that the shipment had been declared as agricultural machinery on its manifest.",
         "An independent panel of experts is expected to examine the documents later this month."]
+
+
+@pytest.fixture
+def http_server():
+    srv = Server()
+    yield srv
+    srv.close()
 
 
 def write_config(tmp: Path, repo: Path, sources: str, extra: str = "") -> Path:
