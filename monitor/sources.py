@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from .clean import decode_bytes
 from .config import Config, Source
@@ -56,23 +56,54 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Writer:
+    """Buffers articles and file states and writes them ``size`` at a time in one short transaction."""
+
+    def __init__(self, store: Store, source: str, report: IngestReport, size: int = 100) -> None:
+        self.store, self.source, self.report, self.size = store, source, report, size
+        self.articles: list[tuple[dict[str, Any], str]] = []
+        self.files: list[tuple[str, int, int, str, int, int]] = []
+
+    def add(self, items: Iterator[ArticleIn | ItemError] | list[ArticleIn | ItemError],
+            carried_url: str = "") -> tuple[int, int]:
+        """Queue articles (deduplicated at write time, carrier noted); errors are recorded at once."""
+        arts = errs = 0
+        for item in items:
+            if isinstance(item, ItemError):
+                self.store.record_error("ingest", self.source, item.item, item.reason, item.location)
+                self.report.errors += 1
+                errs += 1
+                continue
+            self.articles.append((make_record(item, self.source), carried_url or item.url))
+            arts += 1
+            if len(self.articles) >= self.size:
+                self.flush()
+        return arts, errs
+
+    def file_done(self, path: str, size: int, mtime_ns: int, digest: str, arts: int, errs: int) -> None:
+        self.files.append((path, size, mtime_ns, digest, arts, errs))
+        if len(self.files) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.articles and not self.files:
+            return
+        for _, added in self.store.add_articles_from(self.articles, self.source, self.files):
+            if added:
+                self.report.added += 1
+            else:
+                self.report.duplicates += 1
+        self.articles.clear()
+        self.files.clear()
+
+
 def add_items(store: Store, items: Iterator[ArticleIn | ItemError] | list[ArticleIn | ItemError], source: str,
               report: IngestReport, carried_url: str = "") -> tuple[int, int]:
     """Store articles (deduplicated, carrier noted) and record errors. Returns (articles, errors)."""
-    arts = errs = 0
-    for item in items:
-        if isinstance(item, ItemError):
-            store.record_error("ingest", source, item.item, item.reason, item.location)
-            report.errors += 1
-            errs += 1
-            continue
-        _, added = store.add_article_from(make_record(item, source), source, carried_url or item.url)
-        arts += 1
-        if added:
-            report.added += 1
-        else:
-            report.duplicates += 1
-    return arts, errs
+    writer = _Writer(store, source, report)
+    counts = writer.add(items, carried_url)
+    writer.flush()
+    return counts
 
 
 # ------------------------------------------------------------------ folder and jsonl
@@ -133,48 +164,53 @@ def _ingest_files(config: Config, store: Store, source: Source, report: IngestRe
         raise FileNotFoundError(f"{root}: folder or file does not exist")
     fields = dict(source.fields)
     known = store.file_states(source.name)
-    for f in _files(source):
-        key = str(f)
-        try:
-            st = f.stat()
-            prev = known.get(key)
-            if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
+    writer = _Writer(store, source.name, report)
+    try:
+        for f in _files(source):
+            _ingest_file(config, store, source, report, writer, f, known.get(str(f)), fields)
+    finally:
+        writer.flush()
+
+
+def _ingest_file(config: Config, store: Store, source: Source, report: IngestReport, writer: _Writer, f: Path,
+                 prev: tuple[int, int, str] | None, fields: dict[str, str]) -> None:
+    """One file of a folder or jsonl source; skipped when size and mtime (or content hash) are unchanged."""
+    key = str(f)
+    items: list[ArticleIn | ItemError] | Iterator[ArticleIn | ItemError]
+    try:
+        st = f.stat()
+        if prev and prev[0] == st.st_size and prev[1] == st.st_mtime_ns:
+            report.unchanged += 1
+            return
+        streamed = source.kind == "jsonl"
+        fmt = FORMATS.get(f.suffix.lower())
+        digest = ""
+        if fmt is None and not streamed:
+            items = [ItemError(key, f"unsupported file type '{f.suffix}' (supported: {', '.join(sorted(FORMATS))})")]
+        elif not streamed and st.st_size > config.max_file_bytes:
+            items = [ItemError(key, f"file is {st.st_size:,} bytes, over the {config.max_file_bytes:,}-byte limit "
+                                    "(max_file_bytes)")]
+        else:
+            data = b"" if streamed else f.read_bytes()
+            digest = _file_digest(f) if streamed else hashlib.sha256(data).hexdigest()
+            if prev and prev[2] == digest:  # touched but not changed
+                writer.file_done(key, st.st_size, st.st_mtime_ns, digest, 0, 0)
                 report.unchanged += 1
-                continue
-            streamed = source.kind == "jsonl"
-            fmt = FORMATS.get(f.suffix.lower())
-            if fmt is None and not streamed:
-                items: list[ArticleIn | ItemError] | Iterator[ArticleIn | ItemError] = [ItemError(
-                    key, f"unsupported file type '{f.suffix}' (supported: {', '.join(sorted(FORMATS))})")]
-                digest = ""
-            elif not streamed and st.st_size > config.max_file_bytes:
-                items = [ItemError(
-                    key, f"file is {st.st_size:,} bytes, over the {config.max_file_bytes:,}-byte limit "
-                         "(max_file_bytes)")]
-                digest = ""
-            else:
-                data = b"" if streamed else f.read_bytes()
-                digest = _file_digest(f) if streamed else hashlib.sha256(data).hexdigest()
-                if prev and prev[2] == digest:
-                    store.save_file_state(source.name, key, st.st_size, st.st_mtime_ns, digest, 0, 0)
-                    report.unchanged += 1
-                    continue
-                if streamed:
-                    items = _jsonl_items(f, fields, config.max_file_bytes)
-                else:
-                    items = read_data(data, key, fmt or "text", fields)
-        except OSError as exc:
-            store.record_error("ingest", source.name, key, f"cannot read file: {exc.strerror or exc}")
-            report.errors += 1
-            continue
-        report.files += 1
-        try:
-            arts, errs = add_items(store, items, source.name, report)
-        except Exception as exc:  # a reader bug must not stop the other files
-            store.record_error("ingest", source.name, key, f"unexpected error while reading: {exc!r}")
-            report.errors += 1
-            arts, errs = 0, 1
-        store.save_file_state(source.name, key, st.st_size, st.st_mtime_ns, digest, arts, errs)
+                return
+            items = _jsonl_items(f, fields, config.max_file_bytes) if streamed else \
+                read_data(data, key, fmt or "text", fields)
+    except OSError as exc:
+        store.record_error("ingest", source.name, key, f"cannot read file: {exc.strerror or exc}")
+        report.errors += 1
+        return
+    report.files += 1
+    try:
+        arts, errs = writer.add(items)
+    except Exception as exc:  # a reader bug must not stop the other files
+        store.record_error("ingest", source.name, key, f"unexpected error while reading: {exc!r}")
+        report.errors += 1
+        arts, errs = 0, 1
+    writer.file_done(key, st.st_size, st.st_mtime_ns, digest, arts, errs)
 
 
 # ------------------------------------------------------------------ pages and feeds

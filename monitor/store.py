@@ -167,24 +167,37 @@ class Store:
     def add_article_from(self, record: dict[str, Any], source: str, carried_url: str = "") -> tuple[str, bool]:
         """Store an article once (same content hash, or same canonical URL, is a duplicate) and note
         that ``source`` carried it. Returns (article id, True if newly added)."""
+        return self.add_articles_from([(record, carried_url)], source)[0]
+
+    def add_articles_from(self, batch: list[tuple[dict[str, Any], str]], source: str,
+                          files: list[tuple[str, int, int, str, int, int]] | None = None) -> list[tuple[str, bool]]:
+        """:meth:`add_article_from` for a batch of (record, carried URL) in one short transaction, with the
+        state of the files they came from: (path, size, mtime_ns, content hash, articles, errors)."""
         now = utcnow()
+        out = []
         with self.transaction() as db:
-            row = db.execute("select id from articles where content_hash = ?", [record["content_hash"]]).fetchone()
-            if row is None and record.get("url"):
-                row = db.execute("select id from articles where url = ? limit 1", [record["url"]]).fetchone()
-            added = row is None
-            if added:
-                db.execute(
-                    "insert into articles (id, source, url, title, published_at, published_at_source, "
-                    "ingested_at, text, content_hash, origin, format, chars, repairs) values "
-                    "(:id, :source, :url, :title, :published_at, :published_at_source, :ingested_at, :text, "
-                    ":content_hash, :origin, :format, :chars, :repairs)",
-                    {**record, "repairs": json.dumps(record.get("repairs", []))})
-            article_id = record["id"] if added else row[0]
-            db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
-                       "values (?, ?, ?, ?, ?)",
-                       [article_id, source, carried_url or record.get("url") or "", record.get("origin") or "", now])
-            return article_id, added
+            for path, size, mtime_ns, digest, articles, errors in files or []:
+                db.execute("insert or replace into source_files (source, path, size, mtime_ns, content_hash, "
+                           "ingested_at, articles, errors) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [source, path, size, mtime_ns, digest, now, articles, errors])
+            for record, carried_url in batch:
+                row = db.execute("select id from articles where content_hash = ?", [record["content_hash"]]).fetchone()
+                if row is None and record.get("url"):
+                    row = db.execute("select id from articles where url = ? limit 1", [record["url"]]).fetchone()
+                added = row is None
+                if added:
+                    db.execute(
+                        "insert into articles (id, source, url, title, published_at, published_at_source, "
+                        "ingested_at, text, content_hash, origin, format, chars, repairs) values "
+                        "(:id, :source, :url, :title, :published_at, :published_at_source, :ingested_at, :text, "
+                        ":content_hash, :origin, :format, :chars, :repairs)",
+                        {**record, "repairs": json.dumps(record.get("repairs", []))})
+                article_id = record["id"] if added else row[0]
+                db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
+                           "values (?, ?, ?, ?, ?)", [article_id, source, carried_url or record.get("url") or "",
+                                                      record.get("origin") or "", now])
+                out.append((article_id, added))
+        return out
 
     def has_url(self, url: str) -> bool:
         """True if an article with this (canonical) URL is stored."""
