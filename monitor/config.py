@@ -38,7 +38,7 @@ SETTINGS = (
 )
 SOURCE_KINDS = ("folder", "jsonl", "feed")
 SOURCE_KEYS = {"name", "kind", "path", "url", "every", "cron", "fetch_pages", "max_entries", "fields"}
-FIELD_NAMES = ("title", "text", "url", "published_at", "source")
+FIELD_NAMES = ("title", "text", "url", "published_at", "source", "author")
 DEFAULT_EVERY = 900.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}

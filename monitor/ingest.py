@@ -28,6 +28,7 @@ FIELD_ALIASES = {
     "url": ("url", "link", "canonical_url"),
     "published_at": ("published_at", "published", "date", "pubdate", "datetime"),
     "source": ("source", "outlet", "publisher", "site"),
+    "author": ("author", "byline", "authors"),
 }
 
 
@@ -41,6 +42,7 @@ class ArticleIn:
     origin: str = ""
     format: str = ""
     repairs: list[str] = field(default_factory=list)
+    author: str = ""
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _markdown(text: str) -> tuple[str, str]:
 
 
 def html_article(raw: str, origin: str) -> ArticleIn | ItemError:
-    """Main text and metadata (title, author's site, date, canonical URL) of an HTML page."""
+    """Main text and metadata (title, author, site name, date, canonical URL) of an HTML page."""
     return _html(raw, origin)
 
 
@@ -105,7 +107,8 @@ def _html(raw: str, origin: str) -> ArticleIn | ItemError:
     if not text.strip():
         return ItemError(origin, "no article text found in the HTML page")
     return ArticleIn(title=data.get("title") or "", text=text, url=data.get("url") or "",
-                     published_at=data.get("date") or "", source=data.get("sitename") or "")
+                     published_at=data.get("date") or "", source=data.get("sitename") or "",
+                     author=data.get("author") or "")
 
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.S)
@@ -145,9 +148,12 @@ def _from_object(obj: Any, origin: str, fields: dict[str, str] | None = None) ->
     if isinstance(src, dict):
         src = src.get("name") or src.get("title")
     date = _pick(obj, "published_at", fields)
+    author = _pick(obj, "author", fields)
+    if isinstance(author, list):
+        author = ", ".join(str(a.get("name", "") if isinstance(a, dict) else a) for a in author)
     return ArticleIn(title=str(title or ""), text=text, url=str(_pick(obj, "url", fields) or ""),
                      published_at=date if isinstance(date, (int, float)) and not isinstance(date, bool)
-                     else str(date or ""), source=str(src or ""))
+                     else str(date or ""), source=str(src or ""), author=str(author or ""))
 
 
 def read_json_line(line: str, where: str, fields: dict[str, str] | None = None) -> ArticleIn | ItemError | None:
@@ -191,7 +197,7 @@ def _email(data: bytes, origin: str) -> ArticleIn | ItemError:
         return art
     if not content.strip():
         return ItemError(origin, "e-mail body is empty")
-    return ArticleIn(title=subject, text=content, published_at=date, source=sender_name)
+    return ArticleIn(title=subject, text=content, published_at=date, source=sender_name, author=sender_name)
 
 
 def read_path(path: Path, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -277,4 +283,5 @@ def make_record(art: ArticleIn, source: str) -> dict[str, Any]:
         "published_at": published or now, "published_at_source": "article" if published else "ingested",
         "ingested_at": now, "text": text, "content_hash": digest, "origin": art.origin, "format": art.format,
         "chars": len(text), "repairs": sorted(set(art.repairs + title_notes + text_notes)),
+        "author": " ".join(art.author.split())[:300],
     }

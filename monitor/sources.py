@@ -251,8 +251,9 @@ def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, sto
                    source: str) -> ArticleIn | ItemError:
     link = entry.link if is_http_url(entry.link) else ""
     summary = ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
-                        origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed")
-    if fetcher is None or not link or store.has_url(canonical_url(link)):
+                        origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed",
+                        author=entry.author)
+    if fetcher is None or not link:
         if not summary.text.strip():
             return ItemError(summary.origin, "feed entry has no summary or content text")
         return summary
@@ -264,6 +265,7 @@ def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, sto
         return page
     page.title = page.title or entry.title
     page.published_at = entry.published_at or page.published_at
+    page.author = page.author or entry.author
     page.format = "feed-page"
     return page
 
@@ -320,11 +322,15 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
         complete = True
         for entry in entries:
             link = canonical_url(entry.link) if is_http_url(entry.link) else ""
-            if not (link and store.has_url(link)):
-                if new >= source.max_entries:
-                    complete = False
-                    continue
-                new += 1
+            known = store.article_for_url(link, entry.link) if link else None
+            if known is not None:  # stored before (by any source): note this source, fetch nothing
+                store.note_carrier(known, source.name, entry.link, entry.link)
+                report.duplicates += 1
+                continue
+            if new >= source.max_entries:
+                complete = False
+                continue
+            new += 1
             item = _entry_article(fetcher if source.fetch_pages else None, entry, source.url, store, source.name)
             add_items(store, [item], source.name, report, carried_url=entry.link)
         if not complete:

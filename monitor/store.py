@@ -94,6 +94,8 @@ def m003_sources(db: sqlite_utils.Database) -> None:
     }, foreign_keys=[("article_id", "articles", "id")])
     db["article_sources"].create_index(["article_id", "source", "origin"], unique=True)
     db["article_sources"].create_index(["source"])
+    db["article_sources"].create_index(["url"])
+    db["articles"].add_column("author", str, not_null_default="")
     db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
                "select id, source, url, origin, ingested_at from articles")
     db.create_view("article_sources_review", """
@@ -188,10 +190,10 @@ class Store:
                 if added:
                     db.execute(
                         "insert into articles (id, source, url, title, published_at, published_at_source, "
-                        "ingested_at, text, content_hash, origin, format, chars, repairs) values "
+                        "ingested_at, text, content_hash, origin, format, chars, repairs, author) values "
                         "(:id, :source, :url, :title, :published_at, :published_at_source, :ingested_at, :text, "
-                        ":content_hash, :origin, :format, :chars, :repairs)",
-                        {**record, "repairs": json.dumps(record.get("repairs", []))})
+                        ":content_hash, :origin, :format, :chars, :repairs, :author)",
+                        {"author": "", **record, "repairs": json.dumps(record.get("repairs", []))})
                 article_id = record["id"] if added else row[0]
                 db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
                            "values (?, ?, ?, ?, ?)", [article_id, source, carried_url or record.get("url") or "",
@@ -199,9 +201,22 @@ class Store:
                 out.append((article_id, added))
         return out
 
-    def has_url(self, url: str) -> bool:
-        """True if an article with this (canonical) URL is stored."""
-        return self.db.execute("select 1 from articles where url = ? limit 1", [url]).fetchone() is not None
+    def article_for_url(self, *urls: str) -> str | None:
+        """The id of the article stored under one of these URLs (canonical, or as a source carried it)."""
+        for url in urls:
+            if not url:
+                continue
+            row = (self.db.execute("select id from articles where url = ? limit 1", [url]).fetchone()
+                   or self.db.execute("select article_id from article_sources where url = ? limit 1", [url]).fetchone())
+            if row:
+                return str(row[0])
+        return None
+
+    def note_carrier(self, article_id: str, source: str, url: str, origin: str) -> None:
+        """Record that ``source`` carried an already stored article."""
+        with self.transaction() as db:
+            db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
+                       "values (?, ?, ?, ?, ?)", [article_id, source, url, origin, utcnow()])
 
     # ------------------------------------------------------------ source state
 
@@ -224,13 +239,6 @@ class Store:
         rows = self.db.execute("select path, size, mtime_ns, content_hash from source_files where source = ?",
                                [source]).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-    def save_file_state(self, source: str, path: str, size: int, mtime_ns: int, digest: str,
-                        articles: int, errors: int) -> None:
-        with self.transaction() as db:
-            db.execute("insert or replace into source_files (source, path, size, mtime_ns, content_hash, "
-                       "ingested_at, articles, errors) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                       [source, path, size, mtime_ns, digest, utcnow(), articles, errors])
 
     def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
         """Articles not yet scanned by ``ruleset_version``, oldest ingested first."""

@@ -248,3 +248,64 @@ def test_ingest_url_errors_are_clear(tmp_path, repo, http_server):
     reasons = [r["reason"] for r in rows(tmp_path / "monitor.db", "select reason from errors order by id")]
     assert "not a web page (Content-Type image/png)" in reasons[0]
     assert "HTTP 404" in reasons[1] and "not an http(s) URL" in reasons[2]
+
+
+def test_page_canonical_url_author_and_no_refetch(tmp_path, repo, http_server):
+    canonical = "https://news.example.invalid/2025/03/shells-unloaded"
+    http_server.routes["/feed.xml"] = Route(rss([{"title": "Shells", "link": http_server.url("/p?ref=rss"),
+                                                  "guid": "p", "description": "Short summary."}]),
+                                            ctype="application/rss+xml")
+    html = page("Shells unloaded at northern port", BODY, canonical=canonical).replace(
+        "</head>", '<meta name="author" content="Dana Reporter"></head>')
+    http_server.routes["/p?ref=rss"] = Route(html.encode("utf-8"))
+    cfg = write_config(tmp_path, repo, feed_source(http_server.url("/feed.xml"), extra="    fetch_pages: true\n"))
+    report, db = run_source(cfg, "wire")
+    art = rows(db, "select url, author, title from articles")[0]
+    assert art == {"url": canonical, "author": "Dana Reporter", "title": "Shells unloaded at northern port"}
+    report, _ = run_source(cfg, "wire")  # the feed changed nothing: the page is not fetched again
+    assert http_server.hits_for("/p?ref=rss") == 1 and report.duplicates == 1
+
+
+def test_politeness_delay_between_requests_to_one_host(tmp_path, repo, http_server):
+    http_server.routes["/feed.xml"] = Route(rss(items(3, http_server)), ctype="application/rss+xml")
+    for i in range(3):
+        http_server.routes[f"/story/{i}?utm_source=rss&utm_medium=feed"] = Route(
+            page(f"Story {i} page", BODY).encode("utf-8"))
+    cfg = write_config(tmp_path, repo, feed_source(http_server.url("/feed.xml"), extra="    fetch_pages: true\n"),
+                       extra="host_delay: 0.3\n").read_text(encoding="utf-8").replace("host_delay: 0\n", "")
+    (tmp_path / "config.yaml").write_text(cfg, encoding="utf-8")
+    stamps: list[float] = []
+    original = http_server.httpd.RequestHandlerClass.do_GET
+
+    def stamped(handler):
+        stamps.append(__import__("time").monotonic())
+        original(handler)
+    http_server.httpd.RequestHandlerClass.do_GET = stamped
+    report, _ = run_source(tmp_path / "config.yaml", "wire")
+    assert report.added == 3 and len(stamps) == 4
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert min(gaps) >= 0.25, gaps
+
+
+def test_compressed_bomb_is_cut_off_at_the_size_limit(tmp_path, repo, http_server):
+    import gzip
+    bomb = gzip.compress(b"<rss>" + b" " * 20_000_000, compresslevel=9)
+    assert len(bomb) < 100_000
+    http_server.routes["/feed.xml"] = Route(bomb, ctype="application/rss+xml", headers={"Content-Encoding": "gzip"})
+    cfg = write_config(tmp_path, repo, feed_source(http_server.url("/feed.xml")), extra="max_response_bytes: 1000000\n")
+    report, db = run_source(cfg, "wire")
+    assert report.failed
+    assert "exceeds the 1,000,000-byte limit" in rows(db, "select reason from errors")[0]["reason"]
+
+
+def test_feed_in_a_legacy_encoding(tmp_path, repo, http_server):
+    body = ('<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>Fil</title>'
+            "<item><title>Saisie à Marseille</title><link>http://x.invalid/a</link>"
+            "<description>Les douanes ont saisi la cargaison « suspecte » jeudi, a déclaré le ministère.</description>"
+            "</item></channel></rss>").encode("cp1252")
+    http_server.routes["/feed.xml"] = Route(body, ctype="application/rss+xml")
+    cfg = write_config(tmp_path, repo, feed_source(http_server.url("/feed.xml")))
+    report, db = run_source(cfg, "wire")
+    art = rows(db, "select title, text, published_at_source from articles")[0]
+    assert art["title"] == "Saisie à Marseille" and "« suspecte » jeudi, a déclaré" in art["text"]
+    assert art["published_at_source"] == "ingested"
