@@ -72,10 +72,12 @@ def main() -> None:
                     t0 = time.perf_counter()
                     r = ingest_source(config, store, src)
                     dt = time.perf_counter() - t0
-                    n = r.added if label == "first pass" else args.articles
-                    print(f"{src.kind:>6} {label:<10}: {dt:6.2f} s  {n / dt:9,.0f} articles/s  "
-                          f"{(size / dt if label == 'first pass' else 0):5.2f} MB/s  (added {r.added:,}, "
-                          f"unchanged files {r.unchanged:,}, errors {r.errors})")
+                    if label == "first pass":
+                        print(f"{src.kind:>6} first pass: {dt:6.2f} s  {r.added / dt:7,.0f} articles/s  "
+                              f"{size / dt:5.2f} MB/s  (added {r.added:,}, errors {r.errors})")
+                    else:
+                        print(f"{src.kind:>6} unchanged : {dt:6.2f} s  to skip {r.unchanged:,} unchanged file(s) "
+                              f"(added {r.added:,})")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,11 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I
 
 
 class FeedError(Exception):
-    """The bytes are not a usable feed (reason says why)."""
+    """The bytes are not a usable feed (reason says why); ``permanent`` for unsafe documents."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 @dataclass
@@ -63,10 +67,10 @@ def _safety_check(data: bytes) -> str:
         DET.fromstring(data)
     except DefusedXmlException as exc:
         raise FeedError(f"unsafe XML refused ({type(exc).__name__}: entity or external reference "
-                        "declarations are not allowed in feeds)") from exc
+                        "declarations are not allowed in feeds)", permanent=True) from exc
     except Exception as exc:  # xml.etree.ElementTree.ParseError and friends
         if _ENTITY_DECL.search(data[:65536]):
-            raise FeedError("malformed XML with entity declarations refused") from exc
+            raise FeedError("malformed XML with entity declarations refused", permanent=True) from exc
         return f"malformed feed XML ({exc}); entries recovered by the lenient parser"
     return ""
 

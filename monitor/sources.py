@@ -33,7 +33,7 @@ __all__ = ["IngestReport", "ingest_source", "ingest_url", "fetcher_for", "add_it
 log = logging.getLogger("monitor")
 BACKOFF_BASE = 60.0  # seconds before the first retry of a failing feed; doubles per failure
 BACKOFF_MAX = 6 * 3600.0
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
 @dataclass
@@ -270,6 +270,24 @@ def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, sto
     return page
 
 
+def _failed(store: Store, source: Source, state: dict[str, Any], report: IngestReport, reason: str,
+            transient: bool) -> None:
+    """Record a failed feed cycle: back off exponentially if transient, give up if permanent."""
+    now = datetime.now(timezone.utc)
+    failures = int(state.get("failures") or 0) + 1
+    store.record_error("ingest", source.name, source.url, f"{'transient' if transient else 'permanent'} {reason}"
+                       + ("" if transient else f" (not retried until the URL changes or 'monitor sources --retry "
+                          f"{source.name}')"))
+    report.errors += 1
+    report.failed = True
+    values: dict[str, Any] = {"failures": failures, "last_error": reason, "last_error_at": _iso(now)}
+    if transient:
+        values["next_try_at"] = _iso(now + timedelta(seconds=min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)))
+    else:
+        values["gave_up_at"] = _iso(now)
+    store.update_source_state(source.name, **values)
+
+
 def _ingest_feed(config: Config, store: Store, source: Source, report: IngestReport) -> None:
     state = store.source_state(source.name)
     same = state.get("location") == source.url
@@ -287,33 +305,18 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
             resp = fetcher.get(source.url, etag, modified,
                                accept="application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5")
         except FetchError as exc:
-            failures = (int(state.get("failures") or 0) if same else 0) + 1
-            store.record_error("ingest", source.name, source.url,
-                               f"{'transient' if exc.transient else 'permanent'} fetch failure: {exc.reason}"
-                               + ("" if exc.transient else " (not retried until the URL changes or "
-                                  f"'monitor sources --retry {source.name}')"))
-            report.errors += 1
-            values = {"failures": failures, "last_error": exc.reason, "last_error_at": _iso(now)}
-            if exc.transient:
-                delay = min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
-                values["next_try_at"] = _iso(now + timedelta(seconds=delay))
-            else:
-                values["gave_up_at"] = _iso(now)
-            store.update_source_state(source.name, **values)
-            report.failed = True
+            _failed(store, source, state if same else {}, report, f"fetch failure: {exc.reason}", exc.transient)
             return
-        store.update_source_state(source.name, failures=0, next_try_at=None)
         if resp.not_modified:
+            store.update_source_state(source.name, failures=0, next_try_at=None)
             return
         try:
             entries, _title, warning = parse_feed(resp.content, resp.headers)
-        except FeedError as exc:
-            store.record_error("ingest", source.name, source.url, str(exc))
-            report.errors += 1
-            report.failed = True
-            store.update_source_state(source.name, last_error=str(exc), last_error_at=_iso(now), etag=None,
-                                      last_modified=None)
+        except FeedError as exc:  # maybe a temporary error page: back off like a transient failure
+            _failed(store, source, state if same else {}, report, str(exc), not exc.permanent)
+            store.update_source_state(source.name, etag=None, last_modified=None)
             return
+        store.update_source_state(source.name, failures=0, next_try_at=None)
         if warning:
             store.record_error("ingest", source.name, source.url, warning)
             report.errors += 1

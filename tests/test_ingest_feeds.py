@@ -187,17 +187,20 @@ XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/ho
        b"</item></channel></rss>")
 
 
-@pytest.mark.parametrize("body,expect", [
-    (BOMB, "unsafe XML refused"), (XXE, "unsafe XML refused"),
-    (b"<html><body><p>This is a web page, not a feed.</p></body></html>", "not a readable RSS or Atom feed"),
+@pytest.mark.parametrize("body,expect,gives_up", [
+    (BOMB, "permanent unsafe XML refused", True), (XXE, "permanent unsafe XML refused", True),
+    (b"<html><body><p>This is a web page, not a feed.</p></body></html>",
+     "transient not a readable RSS or Atom feed", False),
 ])
-def test_unsafe_or_unreadable_feeds_are_refused(tmp_path, repo, http_server, body, expect):
+def test_unsafe_or_unreadable_feeds_are_refused(tmp_path, repo, http_server, body, expect, gives_up):
     http_server.routes["/feed.xml"] = Route(body, ctype="application/rss+xml")
     cfg = write_config(tmp_path, repo, feed_source(http_server.url("/feed.xml")))
     report, db = run_source(cfg, "wire")
     assert report.added == 0 and report.errors == 1
     assert expect in rows(db, "select reason from errors")[0]["reason"]
     assert rows(db, "select count(*) as n from articles")[0]["n"] == 0
+    state = rows(db, "select gave_up_at, next_try_at from source_state")[0]
+    assert bool(state["gave_up_at"]) is gives_up and bool(state["next_try_at"]) is not gives_up
 
 
 def test_malformed_feed_salvages_entries_and_records_error(tmp_path, repo, http_server):
