@@ -15,6 +15,7 @@ __all__ = ["decode_bytes", "repair_text", "parse_date", "content_hash"]
 
 # Encodings charset-normalizer may guess for Western text; they are read as cp1252 (what browsers do).
 _WESTERN = re.compile(r"^(ascii|latin_?1|iso8859_(1|15)|cp125[02]|mac_\w+|cp437|cp850)$")
+_UTF8_SEQ = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _LATIN1_NAMES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii"}
 
 
@@ -76,13 +77,14 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, list[st
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError:
         pass
-    if re.search(rb"[\xc2-\xf4][\x80-\xbf]+", data) and data.decode("utf-8", errors="replace").count("\ufffd") * 4 < \
-            sum(1 for b in data if b >= 0x80):
+    sample = data[:200_000]
+    high = sum(1 for b in sample if b >= 0x80)
+    utf8 = sum(len(m) for m in _UTF8_SEQ.findall(sample))
+    if utf8 and 2 * utf8 >= high - utf8:  # many real UTF-8 sequences among other bytes: UTF-8 mixed with cp1252
         return data.decode("utf-8", errors="monitor-cp1252"), ["decoded-utf8-cp1252-mixed"]
     from charset_normalizer import from_bytes  # imported lazily: only odd files need it
 
-    high = sum(1 for b in data[:200_000] if b >= 0x80)
-    best = from_bytes(data[:200_000]).best() if high * 5 > min(len(data), 200_000) else None
+    best = from_bytes(sample).best() if high * 5 > len(sample) else None
     if best is not None and not _WESTERN.match(best.encoding):
         try:
             return data.decode(best.encoding), [f"decoded-{best.encoding}"]

@@ -210,3 +210,12 @@ def test_run_once_with_folder_jsonl_and_feed_sources(tmp_path, repo, drop, http_
     assert "wire (feed) " + http_server.url("/feed.xml") in result.output
     assert "exports (jsonl)" in result.output and "articles carried: 1 (added 1, duplicates 0, errors 1)" in result.output
     assert "articles carried: 2 (added 1, duplicates 1, errors 0)" in result.output
+
+
+def test_missing_folder_is_an_error_not_a_crash(tmp_path, repo):
+    cfg = write_config(tmp_path, repo, folder_source(tmp_path / "nowhere"))
+    report, db = run_source(cfg, "drop")
+    assert report.failed and report.errors == 1
+    assert "does not exist" in rows(db, "select reason from errors")[0]["reason"]
+    result = invoke(CliRunner(), "--config", str(cfg), "sources")
+    assert result.exit_code == 0 and "does not exist" in result.output and "last success: -" in result.output
