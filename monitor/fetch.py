@@ -79,7 +79,7 @@ class Fetcher:
         self.max_redirects = max_redirects
         self.host_delay = host_delay
         self.client = httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout),
-                                   headers={"User-Agent": user_agent}, trust_env=False)
+                                   headers={"User-Agent": user_agent}, trust_env=True)
 
     def __enter__(self) -> "Fetcher":
         return self

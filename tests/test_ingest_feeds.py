@@ -20,7 +20,8 @@ BODY = ["The customs service said the cargo of artillery shells was unloaded at 
 
 
 @pytest.fixture
-def http_server():
+def http_server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the client honours proxy variables
     srv = Server()
     yield srv
     srv.close()

@@ -24,7 +24,8 @@ def folder_source(path: Path, name: str = "drop", kind: str = "folder", extra: s
 
 
 @pytest.fixture
-def http_server():
+def http_server(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the client honours proxy variables
     srv = Server()
     yield srv
     srv.close()
