@@ -57,9 +57,21 @@ def render_message(m: RuleMatch, evidence: str) -> str:
 
 
 def roles_of(m: RuleMatch) -> dict[str, Any]:
-    """Supplier, recipient, item, assertion and regimes of a match (empty until the rule states them)."""
-    return {"supplier": "", "recipient": "", "supplier_text": "", "recipient_text": "", "item": "",
-            "assertion": "", "regimes": [], "resolutions": []}
+    """Supplier, recipient, item, assertion and regimes of a match ("" / [] where the rule states none).
+
+    ``supplier``/``recipient`` are list entry ids (PRK, RUS, ...), ``*_text`` the words that named them,
+    ``item`` the entry id (or term) of what moved, ``regimes`` the authorities (UN, US, EU, UK) whose
+    measures were in force on the article date and ``resolutions`` their resolution numbers.
+    """
+    r = m.roles
+    sup = r.supplier if r else None
+    rec = r.recipient if r else None
+    item = r.item if r else None
+    return {"supplier": sup.entry if sup else "", "recipient": rec.entry if rec else "",
+            "supplier_text": " ".join(sup.text.split()) if sup else "",
+            "recipient_text": " ".join(rec.text.split()) if rec else "",
+            "item": (item.entry or " ".join(item.text.split())) if item else "",
+            "assertion": m.assertion, "regimes": list(m.regimes.authorities), "resolutions": list(m.regimes.resolutions)}
 
 
 def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> list[dict[str, Any]]:

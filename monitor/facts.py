@@ -2,18 +2,21 @@
 
 For each rule and each scope unit that could satisfy it, a fact carries the
 pattern counts ``p_<name>``, proximity flags ``n<i>`` (for ``near`` clauses) and
-exception flags ``x_<name>`` (a cue placed as the exception requires). Units
+exception flags ``x_<name>`` (a cue placed as the exception requires) and, for
+rules with ``roles``/``regimes``, the role facts ``r_<name>`` (see
+:mod:`monitor.roles`). Units
 that cannot satisfy the rule whatever the engine decides are skipped before it sees them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .document import Document, Unit
 from .match import Hit, PatternHits
-from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, MatchNode, Near, Not, Ref, Rule
+from .roles import Regimes, Roles, article_date, regimes_of, resolve_roles, role_facts, sanctioned_side
+from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, Rule, TermList
 
 __all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
 
@@ -23,6 +26,8 @@ class UnitFacts:
     unit: Unit
     hits: dict[str, list[Hit]]  # pattern or cue key -> hits counted for this unit
     fact: dict[str, Any]
+    roles: Roles | None = None
+    regimes: Regimes = field(default_factory=Regimes)
 
 
 def could_match(node: MatchNode, present: set[str]) -> bool:
@@ -113,8 +118,18 @@ def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]
     return fired
 
 
-def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True) -> list[UnitFacts]:
+def _lookup(lists: dict[str, TermList]) -> Any:
+    def find(spec: PatternSpec, entry_id: str) -> ListEntry | None:
+        tl = lists.get(spec.list_id)
+        return tl.entry(entry_id) if tl is not None else None
+    return find
+
+
+def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True,
+                lists: dict[str, TermList] | None = None) -> list[UnitFacts]:
     """One :class:`UnitFacts` per unit worth evaluating."""
+    lookup = _lookup(lists or {})
+    day = article_date(doc.published_at) if rule.regimes is not None else ""
     nears = _near_nodes(rule.match)
     names = list(rule.patterns) + [e.cues.name for e in rule.exceptions]
     doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
@@ -137,5 +152,21 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
             fact[f"n{node.index}"] = 1 if near_holds(doc, node, in_unit) else 0
         for exc in rule.exceptions:
             fact[f"x_{exc.name}"] = 1 if exception_fires(doc, exc, in_unit) else 0
-        out.append(UnitFacts(unit, in_unit, fact))
+        roles, regimes, sanctioned = None, Regimes(), False
+        if rule.roles is not None:
+            roles = resolve_roles(rule.roles, doc, unit, in_unit)
+            sanctioned = sanctioned_side(rule.roles, roles, lookup, rule.patterns[rule.roles.party])
+        if rule.regimes is not None:
+            entries: list[ListEntry] = []
+            sources = [(rule.patterns[rule.roles.party], h) for h in (roles.supplier, roles.recipient) if h] \
+                if rule.roles is not None and roles is not None else []
+            sources += [(rule.patterns[p], h) for p in rule.regimes.of for h in in_unit.get(p, [])]
+            for spec, h in sources:
+                e = lookup(spec, h.entry)
+                if e is not None and e not in entries:
+                    entries.append(e)
+            regimes = regimes_of(rule.regimes, entries, day)
+        if rule.roles is not None or rule.regimes is not None:
+            fact.update(role_facts(roles, sanctioned, regimes))
+        out.append(UnitFacts(unit, in_unit, fact, roles, regimes))
     return out

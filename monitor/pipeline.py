@@ -12,7 +12,8 @@ from .document import Document, Unit, make_document
 from .engine import Engine, Fired
 from .facts import UnitFacts, build_facts
 from .match import Hit, Matcher, PatternHits
-from .ruletypes import LEVELS, Rule, RuleSet, level_rank
+from .roles import Regimes, Roles
+from .ruletypes import ASSERTIONS, LEVELS, Rule, RuleSet, level_rank
 
 __all__ = ["Analyzer", "Analysis", "RuleMatch"]
 
@@ -28,10 +29,23 @@ class RuleMatch:
     suppressed_by: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lowered_by: list[str] = field(default_factory=list)
+    roles: Roles | None = None
+    regimes: Regimes = field(default_factory=Regimes)
+    assertions: list[str] = field(default_factory=list)  # classes set by annotating/lowering exceptions
 
     @property
     def fired(self) -> bool:
         return not self.suppressed_by
+
+    @property
+    def assertion(self) -> str:
+        """The claim's assertion class: the strongest qualifier that fired, else the rule's default."""
+        if not self.rule.assertion:
+            return ""
+        for cls in ASSERTIONS:
+            if cls in self.assertions:
+                return cls
+        return self.rule.assertion
 
     def captures(self) -> dict[str, list[str]]:
         """Pattern name -> distinct values (entry ids or matched text), plus regex groups."""
@@ -98,7 +112,7 @@ class Analyzer:
             if rules is not None and rule.id not in rules:
                 continue
             evaluated[rule.id] = rule
-            rule_units = build_facts(rule, doc, all_hits[rule.id], skip_hopeless=not trace)
+            rule_units = build_facts(rule, doc, all_hits[rule.id], skip_hopeless=not trace, lists=self.ruleset.lists)
             for uf in rule_units:
                 units[(rule.id, uf.unit.index)] = uf
                 facts.append(uf.fact)
@@ -111,13 +125,19 @@ class Analyzer:
             rule = evaluated[f.rule]
             m = by_unit.get((f.rule, f.unit))
             if m is None:
-                m = by_unit[(f.rule, f.unit)] = RuleMatch(rule, uf.unit, rule.level, uf.hits)
+                m = by_unit[(f.rule, f.unit)] = RuleMatch(rule, uf.unit, rule.level, uf.hits, roles=uf.roles,
+                                                           regimes=uf.regimes)
+                m.notes.extend(uf.regimes.notes)
             if f.kind == "suppress":
                 m.suppressed_by.append(f.exception)
-            elif f.kind == "lower":
+            elif f.kind in ("lower", "annotate"):
                 exc = next(e for e in rule.exceptions if e.name == f.exception)
-                m.lowered_by.append(exc.name)
-                m.notes.append(exc.note)
+                if f.kind == "lower":
+                    m.lowered_by.append(exc.name)
+                if exc.assertion:
+                    m.assertions.append(exc.assertion)
+                if exc.note not in m.notes:
+                    m.notes.append(exc.note)
             if trace:
                 traces[f.rule].fired.append(f)
         matches = []
