@@ -38,6 +38,10 @@ class RuleMatch:
         return not self.suppressed_by
 
     @property
+    def roles_bound(self) -> int:
+        return 0 if self.roles is None else (self.roles.supplier is not None) + (self.roles.recipient is not None)
+
+    @property
     def assertion(self) -> str:
         """The claim's assertion class: the strongest qualifier that fired, else the rule's default."""
         if not self.rule.assertion:
@@ -85,11 +89,11 @@ class Analysis:
         return [m for m in self.matches if m.fired]
 
     def best(self, rule_id: str) -> RuleMatch | None:
-        """The strongest firing match of a rule: highest level, then earliest unit."""
+        """The strongest firing match of a rule: highest level, then most roles bound, then earliest unit."""
         cands = [m for m in self.matches if m.fired and m.rule.id == rule_id]
         if not cands:
             return None
-        return sorted(cands, key=lambda m: (-level_rank(m.level), m.unit.start))[0]
+        return sorted(cands, key=lambda m: (-level_rank(m.level), -m.roles_bound, m.unit.start))[0]
 
 
 class Analyzer:

@@ -39,6 +39,7 @@ _ELEMENT_RE = re.compile(r"^\{([a-z_][a-z0-9_]*)(?::([A-Za-z0-9_.|-]+))?(\?)?\}$
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
 SLOTS = ("supplier", "recipient", "item")
 MEASURE_KEYS = {"authority", "measure", "resolutions", "from", "to", "note", "contested"}
+_BREAK_RE = re.compile(r"[;:()\[\]\u2014\u2013\"\u201c\u201d,]")
 _MAX_CANDIDATES = 40  # per element and unit: bounds the template search on pathological sentences
 
 EntryLookup = Callable[[PatternSpec, str], "ListEntry | None"]
@@ -125,10 +126,29 @@ def _candidates(el: TemplateElement, spec: RoleSpec, doc: Document, unit: Unit, 
     return out[:_MAX_CANDIDATES]
 
 
-def _match(tpl: RoleTemplate, cands: list[list[tuple[int, int, Hit | None]]]) -> dict[str, Hit] | None:
-    """The binding of the template with the smallest total gap (earliest on ties)."""
+def _breaks(doc: Document, unit: Unit) -> tuple[list[int], list[int]]:
+    """Word indices just after a clause break: hard breaks (; : brackets dashes quotes) and commas."""
+    hard, comma = [], []
+    for m in _BREAK_RE.finditer(doc.text, unit.start, unit.end):
+        (comma if m.group() == "," else hard).append(doc.word_index(m.end()))
+    return hard, comma
+
+
+def _crosses(breaks: list[int], prev_end: int, ws: int) -> bool:
+    """A break sits between word ``prev_end - 1`` and word ``ws``."""
+    return any(prev_end <= b <= ws for b in breaks) if breaks else False
+
+
+def _match(tpl: RoleTemplate, cands: list[list[tuple[int, int, Hit | None]]],
+           breaks: tuple[list[int], list[int]] = ([], [])) -> dict[str, Hit] | None:
+    """The binding of the template with the smallest total gap (earliest on ties).
+
+    No gap may cross a hard clause break, and no gap next to a supplier/recipient slot may cross a comma
+    ("resolutions on the DPRK, procurement of drones from Iran" does not make the DPRK a buyer).
+    """
     best: tuple[int, int, dict[str, Hit]] | None = None
     els = tpl.elements
+    hard, comma = breaks
 
     def walk(i: int, prev_end: int | None, gap: int, first: int, bound: dict[str, Hit]) -> None:
         nonlocal best
@@ -144,7 +164,10 @@ def _match(tpl: RoleTemplate, cands: list[list[tuple[int, int, Hit | None]]]) ->
         for ws, we, hit in cands[i]:
             if prev_end is not None:
                 g = ws - prev_end
-                if g < 0 or g > tpl.max_gap:
+                if g < 0 or g > tpl.max_gap or _crosses(hard, prev_end, ws):
+                    continue
+                if (el.kind in ("supplier", "recipient") or els[i - 1].kind in ("supplier", "recipient")) \
+                        and _crosses(comma, prev_end, ws):
                     continue
             else:
                 g = 0
@@ -167,6 +190,7 @@ def resolve_roles(spec: RoleSpec, doc: Document, unit: Unit, hits: dict[str, lis
     """Bind supplier, recipient and item in ``unit`` by trying the templates in order."""
     roles = Roles()
     words = [(doc.word_index(m.start()), m.group().casefold()) for m in _WORD_RE.finditer(doc.text, unit.start, unit.end)]
+    breaks: tuple[list[int], list[int]] | None = None
     for tpl in spec.templates:
         if roles.supplier and roles.recipient:
             break
@@ -176,7 +200,9 @@ def resolve_roles(spec: RoleSpec, doc: Document, unit: Unit, hits: dict[str, lis
         cands = [_candidates(e, spec, doc, unit, hits, words) for e in tpl.elements]
         if any(not c and not e.optional for c, e in zip(cands, tpl.elements)):
             continue
-        bound = _match(tpl, cands)
+        if breaks is None:
+            breaks = _breaks(doc, unit)
+        bound = _match(tpl, cands, breaks)
         if not bound:
             continue
         used = False
@@ -191,6 +217,16 @@ def resolve_roles(spec: RoleSpec, doc: Document, unit: Unit, hits: dict[str, lis
             roles.templates.append(tpl.text)
             if roles.item is None and "item" in bound:
                 roles.item = bound["item"]
+    for role, pattern in spec.fallback.items():
+        if roles.side(role) is not None:
+            continue
+        other = roles.recipient if role == "supplier" else roles.supplier
+        inside = [h for h in hits.get(pattern, []) if unit.start <= h.start < unit.end]
+        for h in inside + hits.get(pattern, []):
+            if other is None or other.entry != h.entry:
+                setattr(roles, role, h)
+                roles.templates.append(f"fallback {role}: {pattern}")
+                break
     if roles.item is None and spec.item and (roles.supplier or roles.recipient):
         items = [h for h in hits.get(spec.item, []) if unit.start <= h.start < unit.end]
         if items:

@@ -27,7 +27,7 @@ __all__ = ["load_rules", "lint_rules", "discover_rule_files"]
 
 RULE_KEYS = {"kind", "id", "title", "description", "level", "status", "tags", "references", "author",
              "scope", "patterns", "match", "exceptions", "message", "tests", "roles", "assertion", "regimes"}
-ROLES_KEYS = {"party", "item", "sanctioned", "max_gap", "templates"}
+ROLES_KEYS = {"party", "item", "sanctioned", "max_gap", "templates", "fallback"}
 REGIMES_KEYS = {"of", "measures", "authorities"}
 RULE_REQUIRED = ("id", "title", "level", "scope", "patterns", "match")
 EXCEPTION_KEYS = {"name", "cues", "of", "within", "direction", "effect"}
@@ -116,6 +116,15 @@ def _parse_roles(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], lists
     if not isinstance(sanctioned, dict):
         out.error(marks.value(*kp, "sanctioned"), "roles sanctioned must be a mapping of attribute: value", rule)
         sanctioned = {}
+    fallback = raw.get("fallback") or {}
+    if not isinstance(fallback, dict) or set(fallback) - {"supplier", "recipient"}:
+        out.error(marks.value(*kp, "fallback"), "roles fallback must map supplier or recipient to a list pattern", rule)
+        fallback = {}
+    for role, pat in fallback.items():
+        if pat not in patterns or patterns[pat].kind != "list":
+            out.error(marks.value(*kp, "fallback", role), f"roles fallback {role}: '{pat}' is not a list pattern of this rule", rule)
+            fallback = {}
+            break
     max_gap = raw.get("max_gap", 4)
     if not isinstance(max_gap, int) or isinstance(max_gap, bool) or not 0 <= max_gap <= 30:
         out.error(marks.value(*kp, "max_gap"), "roles max_gap must be a number of words between 0 and 30", rule)
@@ -153,7 +162,8 @@ def _parse_roles(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], lists
             out.error(loc, f"template {text!r}: {err}", rule)
             continue
         templates.append(RoleTemplate(tpl.text, tpl.elements, tpl.max_gap, loc))
-    return RoleSpec(party=party, item=item, templates=tuple(templates), sanctioned=sanctioned, location=marks.value(*kp))
+    return RoleSpec(party=party, item=item, templates=tuple(templates), sanctioned=sanctioned, fallback=fallback,
+                    location=marks.value(*kp))
 
 
 def _parse_regimes(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], out: Collector, rule: str) -> RegimeSpec | None:
@@ -290,6 +300,7 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
     used = refs(match) | {p for e in exceptions for p in e.of} | {m.group(1) for m in PLACEHOLDER_RE.finditer(message)}
     if roles is not None:
         used |= {roles.party, roles.item} | {el.pattern for t in roles.templates for el in t.elements}
+        used |= set(roles.fallback.values())
     if regimes is not None:
         used |= set(regimes.of)
     for name in patterns:

@@ -181,6 +181,7 @@ class RoleSpec:
     item: str = ""  # pattern naming what moved
     templates: tuple[RoleTemplate, ...] = ()
     sanctioned: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    fallback: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # role -> pattern
     location: Location | None = field(default=None, compare=False)
 
 
