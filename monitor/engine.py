@@ -7,7 +7,8 @@ proximity flags ``n<i>``, exception flags ``x_<name>``). Each rule becomes:
 * ``<id>``: the condition holds and no suppressing exception fired -> ``match``
 * ``<id>!<exception>``: the condition holds and that suppressing exception fired -> ``suppress``
 * ``<id>~<exception>``: a match that a level-lowering exception qualifies -> ``lower``
-  (``annotate`` for exceptions that only set the assertion class)
+  (exceptions that only set the assertion class, effect ``annotate``, compile the same way;
+  the pipeline leaves the level alone for them)
 
 Role facts ``r_<name>`` (supplier, recipient, dyad, sanctioned, in_force) are
 computed in Python before the engine (:mod:`monitor.roles`); a ``roles:``
@@ -107,7 +108,7 @@ def _compile_rule(rule: Rule) -> dict[str, Any]:
     for e in rule.exceptions:
         if e.effect in ("lower", "annotate"):
             out[f"{rule.id}~{e.name}"] = {"all": [{"m": _and(base + none_suppress + [{f"x_{e.name}": 1}])}],
-                                          "run": f"{e.effect}|{rule.id}|{e.name}"}
+                                          "run": f"lower|{rule.id}|{e.name}"}
     return out
 
 

@@ -134,9 +134,9 @@ class Analyzer:
                 m.notes.extend(uf.regimes.notes)
             if f.kind == "suppress":
                 m.suppressed_by.append(f.exception)
-            elif f.kind in ("lower", "annotate"):
+            elif f.kind == "lower":
                 exc = next(e for e in rule.exceptions if e.name == f.exception)
-                if f.kind == "lower":
+                if exc.effect == "lower":
                     m.lowered_by.append(exc.name)
                 if exc.assertion:
                     m.assertions.append(exc.assertion)
