@@ -125,6 +125,15 @@ def _lookup(lists: dict[str, TermList]) -> Any:
     return find
 
 
+def _entries(sources: list[tuple[PatternSpec, Hit]], lookup: Any) -> list[ListEntry]:
+    out: list[ListEntry] = []
+    for spec, h in sources:
+        e = lookup(spec, h.entry)
+        if e is not None and e not in out:
+            out.append(e)
+    return out
+
+
 def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True,
                 lists: dict[str, TermList] | None = None) -> list[UnitFacts]:
     """One :class:`UnitFacts` per unit worth evaluating."""
@@ -157,15 +166,14 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
             roles = resolve_roles(rule.roles, doc, unit, in_unit)
             sanctioned = sanctioned_side(rule.roles, roles, lookup, rule.patterns[rule.roles.party])
         if rule.regimes is not None:
-            entries: list[ListEntry] = []
-            sources = [(rule.patterns[rule.roles.party], h) for h in (roles.supplier, roles.recipient) if h] \
+            # The bound parties decide; when none of them is under a measure in force, the rule's
+            # `of` patterns (e.g. the embargoed state the sentence names) are asked instead.
+            bound = [(rule.patterns[rule.roles.party], h) for h in (roles.supplier, roles.recipient) if h] \
                 if rule.roles is not None and roles is not None else []
-            sources += [(rule.patterns[p], h) for p in rule.regimes.of for h in in_unit.get(p, [])]
-            for spec, h in sources:
-                e = lookup(spec, h.entry)
-                if e is not None and e not in entries:
-                    entries.append(e)
-            regimes = regimes_of(rule.regimes, entries, day)
+            regimes = regimes_of(rule.regimes, _entries(bound, lookup), day)
+            if not regimes.in_force:
+                named = [(rule.patterns[p], h) for p in rule.regimes.of for h in in_unit.get(p, [])]
+                regimes = regimes_of(rule.regimes, _entries(bound + named, lookup), day)
         if rule.roles is not None or rule.regimes is not None:
             fact.update(role_facts(roles, sanctioned, regimes))
         out.append(UnitFacts(unit, in_unit, fact, roles, regimes))

@@ -31,7 +31,8 @@ ROLES_KEYS = {"party", "item", "sanctioned", "max_gap", "templates", "fallback"}
 REGIMES_KEYS = {"of", "measures", "authorities"}
 RULE_REQUIRED = ("id", "title", "level", "scope", "patterns", "match")
 EXCEPTION_KEYS = {"name", "cues", "of", "within", "direction", "effect"}
-TEST_KEYS = {"text", "match", "level", "captures", "because", "title", "published_at", "roles", "assertion"}
+TEST_KEYS = {"text", "match", "level", "captures", "because", "title", "published_at", "roles", "assertion",
+             "regimes"}
 KINDS = ("list", "rule")
 
 
@@ -244,7 +245,9 @@ def _parse_test(i: int, raw: Any, marks: Marks, patterns: dict[str, PatternSpec]
         out.error(marks.value(*kp, "because"), f"test expects unknown exception '{because}'", rule)
     return RuleTest(text=text, match=match, level=str(level), captures=captures, because=str(because),
                     title=str(raw.get("title", "")), published_at=str(raw.get("published_at", "")),
-                    roles=roles, assertion=str(assertion), location=marks.value(*kp))
+                    roles=roles, assertion=str(assertion), location=marks.value(*kp),
+                    regimes=str_list(raw["regimes"], marks.value(*kp, "regimes"), "test regimes", out, rule)
+                    if "regimes" in raw else None)
 
 
 def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], out: Collector) -> Rule | None:

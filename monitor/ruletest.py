@@ -56,6 +56,8 @@ def check_test(analyzer: Analyzer, rule: Rule, index: int, test: RuleTest) -> Te
         for key, want in test.roles.items():
             if got_roles[key] != want:
                 problems.append(f"roles.{key} = {got_roles[key]!r}, expected {want!r}")
+    if test.regimes is not None and sorted(best.regimes.authorities) != sorted(test.regimes):
+        problems.append(f"regimes {best.regimes.authorities}, expected {list(test.regimes)}")
     if test.assertion and best.assertion != test.assertion:
         problems.append(f"assertion {best.assertion or 'none'!r}, expected {test.assertion!r}")
     if problems:

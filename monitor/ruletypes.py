@@ -231,6 +231,7 @@ class RuleTest:
     published_at: str = ""
     roles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     assertion: str = ""
+    regimes: tuple[str, ...] | None = None  # expected authorities in force (exact set), None: not checked
     location: Location | None = field(default=None, compare=False)
 
 
