@@ -83,7 +83,10 @@ def parse_template(text: str, patterns: dict[str, PatternSpec], spec_item: str,
             elif name == "item":
                 if not spec_item:
                     return None, "template uses {item} but roles has no 'item' pattern"
-                elements.append(TemplateElement("item", pattern=spec_item, optional=opt))
+                wanted = tuple(entries.split("|")) if entries else ()
+                if wanted and patterns[spec_item].kind != "list":
+                    return None, f"template element '{tok}': entries apply only to list patterns"
+                elements.append(TemplateElement("item", pattern=spec_item, entries=wanted, optional=opt))
             elif name in patterns:
                 wanted = tuple(entries.split("|")) if entries else ()
                 spec = patterns[name]
