@@ -125,12 +125,12 @@ def _lookup(lists: dict[str, TermList]) -> Any:
     return find
 
 
-def _entries(sources: list[tuple[PatternSpec, Hit]], lookup: Any) -> list[ListEntry]:
-    out: list[ListEntry] = []
-    for spec, h in sources:
+def _entries(sources: list[tuple[PatternSpec, Hit, str]], lookup: Any) -> list[tuple[ListEntry, str]]:
+    out: list[tuple[ListEntry, str]] = []
+    for spec, h, role in sources:
         e = lookup(spec, h.entry)
-        if e is not None and e not in out:
-            out.append(e)
+        if e is not None and (e, role) not in out:
+            out.append((e, role))
     return out
 
 
@@ -168,11 +168,14 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
         if rule.regimes is not None:
             # The bound parties decide; when none of them is under a measure in force, the rule's
             # `of` patterns (e.g. the embargoed state the sentence names) are asked instead.
-            bound = [(rule.patterns[rule.roles.party], h) for h in (roles.supplier, roles.recipient) if h] \
+            bound = [(rule.patterns[rule.roles.party], h, role) for role, h in
+                     (("supplier", roles.supplier), ("recipient", roles.recipient)) if h] \
                 if rule.roles is not None and roles is not None else []
             regimes = regimes_of(rule.regimes, _entries(bound, lookup), day)
             if not regimes.in_force:
-                named = [(rule.patterns[p], h) for p in rule.regimes.of for h in in_unit.get(p, [])]
+                bound_ids = {h.entry for _, h, _ in bound}
+                named = [(rule.patterns[p], h, "") for p in rule.regimes.of for h in in_unit.get(p, [])
+                         if h.entry not in bound_ids]
                 regimes = regimes_of(rule.regimes, _entries(bound + named, lookup), day)
         if rule.roles is not None or rule.regimes is not None:
             fact.update(role_facts(roles, sanctioned, regimes))

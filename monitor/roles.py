@@ -38,7 +38,7 @@ _WORD_RE = re.compile(r"\w+")
 _ELEMENT_RE = re.compile(r"^\{([a-z_][a-z0-9_]*)(?::([A-Za-z0-9_.|-]+))?(\?)?\}$")
 _DATE_RE = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
 SLOTS = ("supplier", "recipient", "item")
-MEASURE_KEYS = {"authority", "measure", "resolutions", "from", "to", "note", "contested"}
+MEASURE_KEYS = {"authority", "measure", "resolutions", "from", "to", "note", "contested", "direction"}
 _BREAK_RE = re.compile(r"[;:()\[\]\u2014\u2013\"\u201c\u201d,]")
 _MAX_CANDIDATES = 40  # per element and unit: bounds the template search on pathological sentences
 
@@ -250,14 +250,22 @@ def measure_in_force(measure: dict[str, Any], day: str) -> bool:
     return (not start or start <= day) and (not end or day < end)
 
 
-def regimes_of(spec: RegimeSpec | None, entries: list[ListEntry], day: str) -> Regimes:
-    """The measures (``attributes.measures`` of list entries) in force on ``day`` that the rule asks about."""
+def regimes_of(spec: RegimeSpec | None, entries: list[tuple[ListEntry, str]], day: str) -> Regimes:
+    """The measures (``attributes.measures`` of list entries) in force on ``day`` that the rule asks about.
+
+    ``entries`` pairs each entry with its role: a supplier counts only measures on what it sends
+    (``direction`` export or both), a recipient only measures on what it receives (import or both),
+    an entry with no role every measure.
+    """
     out = Regimes()
     if spec is None:
         return out
-    for entry in entries:
+    for entry, role in entries:
         for meas in entry.attributes.get("measures") or []:
             if not isinstance(meas, dict):
+                continue
+            direction = meas.get("direction", "both")
+            if (role == "supplier" and direction == "import") or (role == "recipient" and direction == "export"):
                 continue
             if spec.measures and meas.get("measure") not in spec.measures:
                 continue
