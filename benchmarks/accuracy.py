@@ -123,7 +123,7 @@ def main() -> int:
     print(f"corpus: {args.corpus} ({r['articles']} articles), ruleset {r['ruleset']}, threshold: any alert >= medium")
     print(f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  f1 {r['f1']:.3f}")
     print("confusion matrix (rows: label, columns: flagged)")
-    print(f"                 flagged  not flagged")
+    print("                 flagged  not flagged")
     print(f"  violation      {r['tp']:>7}  {r['fn']:>11}")
     print(f"  no_violation   {r['fp']:>7}  {r['tn']:>11}")
     print("per rule (articles with an alert >= medium; precision of the rule alone):")

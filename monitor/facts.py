@@ -10,6 +10,7 @@ that cannot satisfy the rule whatever the engine decides are skipped before it s
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,14 +145,32 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
     doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
     doc_level |= {e.cues.name for e in rule.exceptions if e.cues.in_document}
     out = []
-    for unit in rule_units(rule, doc, hits):
+    # Hits sorted by start once per rule, so each unit takes its slice by bisection.
+    ordered = {n: sorted(hits.get(n, []), key=lambda h: h.start) for n in names if n not in doc_level}
+    starts = {n: [h.start for h in hs] for n, hs in ordered.items()}
+    units = rule_units(rule, doc, hits)
+    present_in: dict[int, set[str]] | None = None
+    if skip_hopeless and rule.scope.kind != "window":  # disjoint units: map each hit to its unit once
+        unit_starts = [u.start for u in units]
+        present_in = {}
+        for name in rule.patterns:
+            if name in doc_level:
+                continue
+            for st in starts[name]:
+                i = bisect.bisect_right(unit_starts, st) - 1
+                if i >= 0 and st < units[i].end:
+                    present_in.setdefault(i, set()).add(name)
+        doc_present = {n for n in rule.patterns if n in doc_level and hits.get(n)}
+    for pos, unit in enumerate(units):
+        if present_in is not None and not could_match(rule.match, present_in.get(pos, set()) | doc_present):
+            continue
         in_unit: dict[str, list[Hit]] = {}
         for name in names:
-            all_hits = hits.get(name, [])
             if name in doc_level:
-                in_unit[name] = all_hits
+                in_unit[name] = hits.get(name, [])
             else:
-                in_unit[name] = [h for h in all_hits if unit.start <= h.start < unit.end]
+                st = starts[name]
+                in_unit[name] = ordered[name][bisect.bisect_left(st, unit.start):bisect.bisect_left(st, unit.end)]
         if skip_hopeless and not could_match(rule.match, {n for n in rule.patterns if in_unit[n]}):
             continue
         fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
