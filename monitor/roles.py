@@ -204,7 +204,11 @@ def resolve_roles(spec: RoleSpec, doc: Document, unit: Unit, hits: dict[str, lis
         if any(not c and not e.optional for c, e in zip(cands, tpl.elements)):
             continue
         if breaks is None:
-            breaks = _breaks(doc, unit)
+            hard, comma = _breaks(doc, unit)
+            if spec.barrier:  # a barrier word ends a gap like a hard break (word after it counts)
+                hard += [doc.word_index(h.start) + 1 for h in hits.get(spec.barrier, [])
+                         if unit.start <= h.start < unit.end]
+            breaks = (hard, comma)
         bound = _match(tpl, cands, breaks)
         if not bound:
             continue

@@ -27,7 +27,7 @@ __all__ = ["load_rules", "lint_rules", "discover_rule_files"]
 
 RULE_KEYS = {"kind", "id", "title", "description", "level", "status", "tags", "references", "author",
              "scope", "patterns", "match", "exceptions", "message", "tests", "roles", "assertion", "regimes"}
-ROLES_KEYS = {"party", "item", "sanctioned", "max_gap", "templates", "fallback"}
+ROLES_KEYS = {"party", "item", "sanctioned", "max_gap", "templates", "fallback", "barrier"}
 REGIMES_KEYS = {"of", "measures", "authorities"}
 RULE_REQUIRED = ("id", "title", "level", "scope", "patterns", "match")
 EXCEPTION_KEYS = {"name", "cues", "of", "within", "direction", "effect"}
@@ -126,6 +126,10 @@ def _parse_roles(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], lists
             out.error(marks.value(*kp, "fallback", role), f"roles fallback {role}: '{pat}' is not a list pattern of this rule", rule)
             fallback = {}
             break
+    barrier = raw.get("barrier", "")
+    if barrier and barrier not in patterns:
+        out.error(marks.value(*kp, "barrier"), f"roles barrier refers to unknown pattern '{barrier}'", rule)
+        barrier = ""
     max_gap = raw.get("max_gap", 4)
     if not isinstance(max_gap, int) or isinstance(max_gap, bool) or not 0 <= max_gap <= 30:
         out.error(marks.value(*kp, "max_gap"), "roles max_gap must be a number of words between 0 and 30", rule)
@@ -164,7 +168,7 @@ def _parse_roles(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], lists
             continue
         templates.append(RoleTemplate(tpl.text, tpl.elements, tpl.max_gap, loc))
     return RoleSpec(party=party, item=item, templates=tuple(templates), sanctioned=sanctioned, fallback=fallback,
-                    location=marks.value(*kp))
+                    barrier=str(barrier), location=marks.value(*kp))
 
 
 def _parse_regimes(raw: Any, marks: Marks, patterns: dict[str, PatternSpec], out: Collector, rule: str) -> RegimeSpec | None:
@@ -303,7 +307,7 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
     used = refs(match) | {p for e in exceptions for p in e.of} | {m.group(1) for m in PLACEHOLDER_RE.finditer(message)}
     if roles is not None:
         used |= {roles.party, roles.item} | {el.pattern for t in roles.templates for el in t.elements}
-        used |= set(roles.fallback.values())
+        used |= set(roles.fallback.values()) | {roles.barrier}
     if regimes is not None:
         used |= set(regimes.of)
     for name in patterns:

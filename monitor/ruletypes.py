@@ -182,6 +182,7 @@ class RoleSpec:
     templates: tuple[RoleTemplate, ...] = ()
     sanctioned: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     fallback: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # role -> pattern
+    barrier: str = ""  # pattern whose hits no template gap may contain (speech verbs: "U.S. claim it is selling")
     location: Location | None = field(default=None, compare=False)
 
 
