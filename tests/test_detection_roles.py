@@ -265,3 +265,12 @@ def test_scan_stores_roles_assertion_and_regimes_in_the_alerts_table(tmp_path: P
         ("PRK", "RUS", "North Korea", "Russia")
     assert row["item"] == "artillery_ammunition" and row["assertion"] == "alleged"
     assert "UN" in json.loads(row["regimes"]) and "1718" in json.loads(row["resolutions"])
+
+
+def test_explain_shows_roles_and_regimes(repo: Path, runner) -> None:
+    r = invoke(runner, "--config", str(repo / "config.yaml"), "rules", "explain", ARMS,
+               "--text", "Russia is buying rockets from North Korea.")
+    assert r.exit_code == 0, r.output
+    assert "roles: supplier PRK ('North Korea'), recipient RUS ('Russia'), item rockets_mlrs" in r.output
+    assert "template '{recipient} {transfer:acquire|deal} {item?} from {supplier}' bound" in r.output
+    assert "regimes in force: UN" in r.output
