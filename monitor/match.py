@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import ahocorasick
 import re2
@@ -158,15 +158,23 @@ class Matcher:
             grouped[raw.source.owner].append(raw)
         return grouped
 
-    def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None) -> dict[str, PatternHits]:
-        """Hits per rule: ``{rule_id: {pattern_or_cue_key: [Hit, ...]}}`` (cue keys are ``exception.cues``)."""
+    def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None,
+             keep: Callable[[Rule, set[str]], bool] | None = None) -> dict[str, PatternHits]:
+        """Hits per rule: ``{rule_id: {pattern_or_cue_key: [Hit, ...]}}`` (cue keys are ``exception.cues``).
+
+        ``keep(rule, patterns_with_hits)`` may say a rule cannot match the document at all; its
+        exception cues are then not looked up (they stay empty lists).
+        """
         raw = self.raw_hits(doc) if raw is None else raw
         result: dict[str, PatternHits] = {}
         survivors: dict[tuple[str, bool], list[tuple[_Raw, ListEntry]]] = {}  # per (list, weak), computed once
         for rule in self.ruleset.enabled_rules:
             per: PatternHits = {}
-            for spec in self._specs(rule):
+            for spec in rule.patterns.values():
                 per[spec.name] = self.pattern_hits(rule, spec, doc, raw, survivors)
+            hopeless = keep is not None and not keep(rule, {n for n, h in per.items() if h})
+            for exc in rule.exceptions:
+                per[exc.cues.name] = [] if hopeless else self.pattern_hits(rule, exc.cues, doc, raw, survivors)
             result[rule.id] = per
         return result
 

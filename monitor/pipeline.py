@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .document import Document, Unit, make_document
 from .engine import Engine, Fired
-from .facts import UnitFacts, build_facts
+from .facts import UnitFacts, build_facts, could_match
 from .match import Hit, Matcher, PatternHits
 from .roles import Regimes, Roles
 from .ruletypes import ASSERTIONS, LEVELS, Rule, RuleSet, level_rank
@@ -107,7 +107,8 @@ class Analyzer:
     def analyse(self, text: str, title: str = "", published_at: str = "", *,
                 rules: list[str] | None = None, trace: bool = False) -> Analysis:
         doc = make_document(text, title, published_at)
-        all_hits = self.matcher.find(doc)
+        # Outside traces, a rule whose patterns cannot match anywhere in the document skips its cues.
+        all_hits = self.matcher.find(doc, keep=None if trace else (lambda r, present: could_match(r.match, present)))
         facts: list[dict] = []
         units: dict[tuple[str, int], UnitFacts] = {}
         traces: dict[str, RuleTrace] = {}
