@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
@@ -56,10 +57,47 @@ def render_message(m: RuleMatch, evidence: str) -> str:
     return " ".join(PLACEHOLDER_RE.sub(sub, m.rule.message).split())
 
 
+def _fill_roles(best: RuleMatch, fired: list[RuleMatch]) -> list[str]:
+    """Fill a side the best match left unknown from another firing unit of the same rule.
+
+    Only units at the best match's level count, and only a party that is not already the other side;
+    returns notes saying which side came from elsewhere.
+    """
+    notes: list[str] = []
+    if best.roles is None:
+        return notes
+    r = best.roles = copy.copy(best.roles)
+    for side in ("supplier", "recipient"):
+        if r.side(side) is not None:
+            continue
+        other = r.recipient if side == "supplier" else r.supplier
+        for m in sorted(fired, key=lambda m: m.unit.start):
+            if m is best or m.roles is None or m.level != best.level:
+                continue
+            hit = m.roles.side(side)
+            if hit is not None and (other is None or other.entry != hit.entry):
+                setattr(r, side, hit)
+                notes.append(f"{side} {hit.entry} named in another sentence")
+                break
+    return notes
+
+
 def roles_of(m: RuleMatch) -> dict[str, Any]:
-    """Supplier, recipient, item, assertion and regimes of a match (empty until the rule states them)."""
-    return {"supplier": "", "recipient": "", "supplier_text": "", "recipient_text": "", "item": "",
-            "assertion": "", "regimes": [], "resolutions": []}
+    """Supplier, recipient, item, assertion and regimes of a match ("" / [] where the rule states none).
+
+    ``supplier``/``recipient`` are list entry ids (PRK, RUS, ...), ``*_text`` the words that named them,
+    ``item`` the entry id (or term) of what moved, ``regimes`` the authorities (UN, US, EU, UK) whose
+    measures were in force on the article date and ``resolutions`` their resolution numbers.
+    """
+    r = m.roles
+    sup = r.supplier if r else None
+    rec = r.recipient if r else None
+    item = r.item if r else None
+    return {"supplier": sup.entry if sup else "", "recipient": rec.entry if rec else "",
+            "supplier_text": " ".join(sup.text.split()) if sup else "",
+            "recipient_text": " ".join(rec.text.split()) if rec else "",
+            "item": (item.entry or " ".join(item.text.split())) if item else "",
+            "assertion": m.assertion, "regimes": list(m.regimes.authorities), "resolutions": list(m.regimes.resolutions)}
 
 
 def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> list[dict[str, Any]]:
@@ -70,6 +108,7 @@ def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> li
     for rule_id in sorted({m.rule.id for m in fired}):
         best = analysis.best(rule_id)
         assert best is not None
+        filled = _fill_roles(best, [m for m in fired if m.rule.id == rule_id])
         a, b = evidence_of(analysis, best)
         field, fa, fb = doc.field_span(a, b)
         evidence = " ".join(doc.text[a:b].split())
@@ -84,7 +123,7 @@ def make_alerts(analysis: Analysis, article_id: str, ruleset_version: str) -> li
             "ruleset_version": ruleset_version, "rule_title": best.rule.title, "level": best.level,
             "severity": level_rank(best.level), "message": render_message(best, evidence), "article_id": article_id,
             "evidence": evidence, "evidence_field": field, "evidence_start": fa, "evidence_end": fb,
-            "spans": spans, "captures": best.captures(), "notes": best.notes,
+            "spans": spans, "captures": best.captures(), "notes": best.notes + filled,
             "matched_units": sum(1 for m in fired if m.rule.id == rule_id),
             **roles_of(best),
         })

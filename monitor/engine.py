@@ -7,6 +7,12 @@ proximity flags ``n<i>``, exception flags ``x_<name>``). Each rule becomes:
 * ``<id>``: the condition holds and no suppressing exception fired -> ``match``
 * ``<id>!<exception>``: the condition holds and that suppressing exception fired -> ``suppress``
 * ``<id>~<exception>``: a match that a level-lowering exception qualifies -> ``lower``
+  (exceptions that only set the assertion class, effect ``annotate``, compile the same way;
+  the pipeline leaves the level alone for them)
+
+Role facts ``r_<name>`` (supplier, recipient, dyad, sanctioned, in_force) are
+computed in Python before the engine (:mod:`monitor.roles`); a ``roles:``
+clause tests them like any other fact field.
 
 durable-rules sharp edges handled here (see LIBS.md): facts are asserted (every
 matching rule fires), one sid per article and ``delete_state`` after it (the
@@ -27,7 +33,7 @@ from typing import Any
 from durable import engine as _durable
 
 from .errors import EngineError
-from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, Rule, RuleSet
+from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, RoleRef, Rule, RuleSet
 
 __all__ = ["Fired", "Engine", "compile_ruleset", "compile_condition"]
 
@@ -69,6 +75,8 @@ def compile_condition(node: MatchNode) -> Cond:
         return {"$gte": {f"p_{node.name}": 1}}
     if isinstance(node, Near):
         return {f"n{node.index}": 1}
+    if isinstance(node, RoleRef):
+        return {f"r_{node.name}": 1}
     if isinstance(node, All):
         return _and([compile_condition(c) for c in node.children])
     if isinstance(node, AnyOf):
@@ -82,6 +90,8 @@ def compile_condition(node: MatchNode) -> Cond:
             return {"$lt": {f"p_{child.name}": 1}}
         if isinstance(child, Near):
             return {f"n{child.index}": 0}
+        if isinstance(child, RoleRef):
+            return {f"r_{child.name}": 0}
         return compile_condition(_negate(child))
     raise EngineError(f"cannot compile match node {node!r}")
 
@@ -96,7 +106,7 @@ def _compile_rule(rule: Rule) -> dict[str, Any]:
         out[f"{rule.id}!{e.name}"] = {"all": [{"m": _and(base + [{f"x_{e.name}": 1}])}],
                                       "run": f"suppress|{rule.id}|{e.name}"}
     for e in rule.exceptions:
-        if e.effect == "lower":
+        if e.effect in ("lower", "annotate"):
             out[f"{rule.id}~{e.name}"] = {"all": [{"m": _and(base + none_suppress + [{f"x_{e.name}": 1}])}],
                                           "run": f"lower|{rule.id}|{e.name}"}
     return out

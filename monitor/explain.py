@@ -7,7 +7,7 @@ from typing import Any
 from .errors import MonitorError
 from .facts import exception_fires
 from .pipeline import Analyzer
-from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref
+from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, RoleRef
 
 __all__ = ["explain", "describe", "evaluate_node"]
 
@@ -18,6 +18,8 @@ def evaluate_node(node: MatchNode, fact: dict[str, Any]) -> bool:
         return fact.get(f"p_{node.name}", 0) >= 1
     if isinstance(node, Near):
         return fact.get(f"n{node.index}", 0) == 1
+    if isinstance(node, RoleRef):
+        return fact.get(f"r_{node.name}", 0) == 1
     if isinstance(node, All):
         return all(evaluate_node(c, fact) for c in node.children)
     if isinstance(node, AnyOf):
@@ -36,6 +38,8 @@ def describe(node: MatchNode, fact: dict[str, Any], depth: int = 0) -> list[str]
         return [f"{pad}[{ok}] {node.name} ({fact.get('p_' + node.name, 0)} hit(s))"]
     if isinstance(node, Near):
         return [f"{pad}[{ok}] near {', '.join(node.patterns)} within {node.within} words"]
+    if isinstance(node, RoleRef):
+        return [f"{pad}[{ok}] roles: {node.name}"]
     if isinstance(node, Not):
         return [f"{pad}[{ok}] not"] + describe(node.child, fact, depth + 1)
     label = {All: "all of", AnyOf: "any of"}.get(type(node), f"at least {getattr(node, 'n', '')} of")
@@ -78,8 +82,22 @@ def explain(analyzer: Analyzer, rule_id: str, text: str, title: str = "", publis
             cues = exception_fires(doc, exc, uf.hits)
             state = "FIRED" if cues else "no"
             where = f" (cue {', '.join(repr(c.text) for c in cues)})" if cues else ""
-            effect = "suppress" if exc.effect == "suppress" else f"lower to {exc.level}"
+            effect = {"suppress": "suppress", "lower": f"lower to {exc.level}"}.get(exc.effect, "annotate")
+            if exc.assertion:
+                effect += f", assertion {exc.assertion}"
             out.append(f"  exception {exc.name} [{effect}]: {state}{where}")
+        if uf.roles is not None:
+            r = uf.roles
+            def side(h: Any) -> str:
+                return f"{h.entry} ({h.text!r}{', weak alias' if h.weak else ''})" if h else "unknown"
+            out.append(f"  roles: supplier {side(r.supplier)}, recipient {side(r.recipient)}, "
+                       f"item {(r.item.entry or r.item.text) if r.item else 'none'}")
+            for t in r.templates:
+                out.append(f"    template {t!r} bound")
+        if rule.regimes is not None:
+            g = uf.regimes
+            out.append(f"  regimes in force: {', '.join(g.authorities) or 'none'}"
+                       f"{' (resolutions ' + ', '.join(g.resolutions) + ')' if g.resolutions else ''}")
         kinds = {k for (u, k, e) in fired_units if u == uf.unit.index}
         if "match" in kinds:
             m = next(m for m in analysis.matches if m.unit.index == uf.unit.index)

@@ -2,18 +2,22 @@
 
 For each rule and each scope unit that could satisfy it, a fact carries the
 pattern counts ``p_<name>``, proximity flags ``n<i>`` (for ``near`` clauses) and
-exception flags ``x_<name>`` (a cue placed as the exception requires). Units
+exception flags ``x_<name>`` (a cue placed as the exception requires) and, for
+rules with ``roles``/``regimes``, the role facts ``r_<name>`` (see
+:mod:`monitor.roles`). Units
 that cannot satisfy the rule whatever the engine decides are skipped before it sees them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 from typing import Any
 
 from .document import Document, Unit
 from .match import Hit, PatternHits
-from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, MatchNode, Near, Not, Ref, Rule
+from .roles import Regimes, Roles, article_date, regimes_of, resolve_roles, role_facts, sanctioned_side
+from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, Rule, TermList
 
 __all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
 
@@ -23,6 +27,8 @@ class UnitFacts:
     unit: Unit
     hits: dict[str, list[Hit]]  # pattern or cue key -> hits counted for this unit
     fact: dict[str, Any]
+    roles: Roles | None = None
+    regimes: Regimes = field(default_factory=Regimes)
 
 
 def could_match(node: MatchNode, present: set[str]) -> bool:
@@ -113,21 +119,58 @@ def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]
     return fired
 
 
-def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True) -> list[UnitFacts]:
+def _lookup(lists: dict[str, TermList]) -> Any:
+    def find(spec: PatternSpec, entry_id: str) -> ListEntry | None:
+        tl = lists.get(spec.list_id)
+        return tl.entry(entry_id) if tl is not None else None
+    return find
+
+
+def _entries(sources: list[tuple[PatternSpec, Hit, str]], lookup: Any) -> list[tuple[ListEntry, str]]:
+    out: list[tuple[ListEntry, str]] = []
+    for spec, h, role in sources:
+        e = lookup(spec, h.entry)
+        if e is not None and (e, role) not in out:
+            out.append((e, role))
+    return out
+
+
+def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: bool = True,
+                lists: dict[str, TermList] | None = None) -> list[UnitFacts]:
     """One :class:`UnitFacts` per unit worth evaluating."""
+    lookup = _lookup(lists or {})
+    day = article_date(doc.published_at) if rule.regimes is not None else ""
     nears = _near_nodes(rule.match)
     names = list(rule.patterns) + [e.cues.name for e in rule.exceptions]
     doc_level = {n for n, spec in rule.patterns.items() if spec.in_document}
     doc_level |= {e.cues.name for e in rule.exceptions if e.cues.in_document}
     out = []
-    for unit in rule_units(rule, doc, hits):
+    # Hits sorted by start once per rule, so each unit takes its slice by bisection.
+    ordered = {n: sorted(hits.get(n, []), key=lambda h: h.start) for n in names if n not in doc_level}
+    starts = {n: [h.start for h in hs] for n, hs in ordered.items()}
+    units = rule_units(rule, doc, hits)
+    present_in: dict[int, set[str]] | None = None
+    if skip_hopeless and rule.scope.kind != "window":  # disjoint units: map each hit to its unit once
+        unit_starts = [u.start for u in units]
+        present_in = {}
+        for name in rule.patterns:
+            if name in doc_level:
+                continue
+            for st in starts[name]:
+                i = bisect.bisect_right(unit_starts, st) - 1
+                if i >= 0 and st < units[i].end:
+                    present_in.setdefault(i, set()).add(name)
+        doc_present = {n for n in rule.patterns if n in doc_level and hits.get(n)}
+    for pos, unit in enumerate(units):
+        if present_in is not None and not could_match(rule.match, present_in.get(pos, set()) | doc_present):
+            continue
         in_unit: dict[str, list[Hit]] = {}
         for name in names:
-            all_hits = hits.get(name, [])
             if name in doc_level:
-                in_unit[name] = all_hits
+                in_unit[name] = hits.get(name, [])
             else:
-                in_unit[name] = [h for h in all_hits if unit.start <= h.start < unit.end]
+                st = starts[name]
+                in_unit[name] = ordered[name][bisect.bisect_left(st, unit.start):bisect.bisect_left(st, unit.end)]
         if skip_hopeless and not could_match(rule.match, {n for n in rule.patterns if in_unit[n]}):
             continue
         fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
@@ -137,5 +180,23 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
             fact[f"n{node.index}"] = 1 if near_holds(doc, node, in_unit) else 0
         for exc in rule.exceptions:
             fact[f"x_{exc.name}"] = 1 if exception_fires(doc, exc, in_unit) else 0
-        out.append(UnitFacts(unit, in_unit, fact))
+        roles, regimes, sanctioned = None, Regimes(), False
+        if rule.roles is not None:
+            roles = resolve_roles(rule.roles, doc, unit, in_unit)
+            sanctioned = sanctioned_side(rule.roles, roles, lookup, rule.patterns[rule.roles.party])
+        if rule.regimes is not None:
+            # The bound parties decide; when none of them is under a measure in force, the rule's
+            # `of` patterns (e.g. the embargoed state the sentence names) are asked instead.
+            bound = [(rule.patterns[rule.roles.party], h, role) for role, h in
+                     (("supplier", roles.supplier), ("recipient", roles.recipient)) if h] \
+                if rule.roles is not None and roles is not None else []
+            regimes = regimes_of(rule.regimes, _entries(bound, lookup), day)
+            if not regimes.in_force:
+                bound_ids = {h.entry for _, h, _ in bound}
+                named = [(rule.patterns[p], h, "") for p in rule.regimes.of for h in in_unit.get(p, [])
+                         if h.entry not in bound_ids]
+                regimes = regimes_of(rule.regimes, _entries(bound + named, lookup), day)
+        if rule.roles is not None or rule.regimes is not None:
+            fact.update(role_facts(roles, sanctioned, regimes))
+        out.append(UnitFacts(unit, in_unit, fact, roles, regimes))
     return out

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import ahocorasick
 import re2
 
 from .document import Document
 from .normalise import normalise_term
-from .ruletypes import PatternSpec, Rule, RuleSet
+from .ruletypes import ListEntry, PatternSpec, Rule, RuleSet
 
 __all__ = ["Hit", "Matcher", "PatternHits"]
 
@@ -158,20 +158,34 @@ class Matcher:
             grouped[raw.source.owner].append(raw)
         return grouped
 
-    def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None) -> dict[str, PatternHits]:
-        """Hits per rule: ``{rule_id: {pattern_or_cue_key: [Hit, ...]}}`` (cue keys are ``exception.cues``)."""
+    def find(self, doc: Document, raw: dict[str, list[_Raw]] | None = None,
+             keep: Callable[[Rule, set[str]], bool] | None = None) -> dict[str, PatternHits]:
+        """Hits per rule: ``{rule_id: {pattern_or_cue_key: [Hit, ...]}}`` (cue keys are ``exception.cues``).
+
+        ``keep(rule, patterns_with_hits)`` may say a rule cannot match the document at all; its
+        exception cues are then not looked up (they stay empty lists).
+        """
         raw = self.raw_hits(doc) if raw is None else raw
         result: dict[str, PatternHits] = {}
+        survivors: dict[tuple[str, bool], list[tuple[_Raw, ListEntry]]] = {}  # per (list, weak), computed once
         for rule in self.ruleset.enabled_rules:
             per: PatternHits = {}
-            for spec in self._specs(rule):
-                per[spec.name] = self.pattern_hits(rule, spec, doc, raw)
+            for spec in rule.patterns.values():
+                per[spec.name] = self.pattern_hits(rule, spec, doc, raw, survivors)
+            hopeless = keep is not None and not keep(rule, {n for n, h in per.items() if h})
+            for exc in rule.exceptions:
+                per[exc.cues.name] = [] if hopeless else self.pattern_hits(rule, exc.cues, doc, raw, survivors)
             result[rule.id] = per
         return result
 
-    def pattern_hits(self, rule: Rule, spec: PatternSpec, doc: Document, raw: dict[str, list[_Raw]]) -> list[Hit]:
+    def pattern_hits(self, rule: Rule, spec: PatternSpec, doc: Document, raw: dict[str, list[_Raw]],
+                     survivors: dict[tuple[str, bool], list[tuple[_Raw, ListEntry]]] | None = None) -> list[Hit]:
         if spec.kind == "list":
-            return self._list_hits(spec, doc, raw.get(f"L:{spec.list_id}", []))
+            key = (spec.list_id, spec.weak)
+            cache = {} if survivors is None else survivors
+            if key not in cache:
+                cache[key] = self._candidates(spec, raw.get(f"L:{spec.list_id}", []))
+            return self._list_hits(spec, doc, cache[key])
         owner = f"T:{rule.id}/{spec.name}"
         if spec.kind == "terms":
             return [Hit(spec.name, r.start, r.end, doc.text[r.start:r.end]) for r in _longest(raw.get(owner, []))]
@@ -187,20 +201,21 @@ class Matcher:
             hits.append(Hit(spec.name, a, b, doc.text[a:b], groups=groups))
         return hits
 
-    def _list_hits(self, spec: PatternSpec, doc: Document, raws: list[_Raw]) -> list[Hit]:
+    def _candidates(self, spec: PatternSpec, raws: list[_Raw]) -> list[tuple[_Raw, ListEntry]]:
+        """The list's spans before entry/attribute filters: the list decides what a span is, so the
+        longest phrase of the whole list wins first ("South Sudan" is not "Sudan"; "delivery systems"
+        is not "delivery"). Weak aliases count only for weak patterns; context aliases only next to a
+        strong alias that survived; look-alike entries shadow shorter phrases and are never hits."""
         tl = self.ruleset.lists[spec.list_id]
-        # The list decides what a span is: the longest phrase of the whole list wins before any
-        # entry or attribute filter ("South Sudan" is not "Sudan"; "delivery systems" is not "delivery").
         survivors = _longest([r for r in raws if r.source.kind != "weak" or spec.weak])
-        # Context aliases count only next to a strong alias that survived longest match.
         strong_entries = {r.source.entry for r in survivors if r.source.kind == "strong"}
+        return [(r, tl.entries[r.source.entry]) for r in survivors
+                if not (r.source.kind == "context" and r.source.entry not in strong_entries)
+                and tl.entries[r.source.entry].attributes.get("lookalike") is not True]
+
+    def _list_hits(self, spec: PatternSpec, doc: Document, candidates: list[tuple[_Raw, ListEntry]]) -> list[Hit]:
         hits = []
-        for r in survivors:
-            if r.source.kind == "context" and r.source.entry not in strong_entries:
-                continue
-            entry = tl.entries[r.source.entry]
-            if entry.attributes.get("lookalike") is True:  # shadows shorter phrases, never a hit itself
-                continue
+        for r, entry in candidates:
             if spec.entries and entry.id not in spec.entries:
                 continue
             if spec.where and not entry.has(spec.where):

@@ -16,7 +16,9 @@ import re2
 
 from .errors import Location, RuleError
 from .normalise import normalise_term
-from .ruletypes import All, AnyOf, AtLeast, Issue, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, TermList
+from .ruletypes import (
+    ROLE_FACTS, All, AnyOf, AtLeast, Issue, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, RoleRef, TermList,
+)
 from .yamlfile import Marks
 
 __all__ = ["discover_rule_files", "Collector", "parse_list", "parse_pattern", "parse_match", "refs", "digest",
@@ -221,7 +223,7 @@ def parse_match(raw: Any, marks: Marks, keypath: tuple[Any, ...], patterns: dict
     if isinstance(raw, list):
         raw = {"all": raw}
     if not isinstance(raw, dict) or len(raw) != 1:
-        out.error(loc, "a match clause must be a pattern name or a mapping with exactly one of all, any, not, at_least, near", rule)
+        out.error(loc, "a match clause must be a pattern name or a mapping with exactly one of all, any, not, at_least, near, roles", rule)
         return None
     (op, arg), = raw.items()
 
@@ -271,7 +273,12 @@ def parse_match(raw: Any, marks: Marks, keypath: tuple[Any, ...], patterns: dict
         node = Near(names, within, len(near))
         near.append(node)
         return node
-    out.error(marks.key(*kp), f"unknown match operator '{op}' (use all, any, not, at_least, near)", rule)
+    if op == "roles":
+        if arg not in ROLE_FACTS:
+            out.error(marks.value(*kp), f"roles must be one of {', '.join(ROLE_FACTS)}, got {arg!r}", rule)
+            return None
+        return RoleRef(arg)
+    out.error(marks.key(*kp), f"unknown match operator '{op}' (use all, any, not, at_least, near, roles)", rule)
     return None
 
 
@@ -282,6 +289,8 @@ def refs(node: MatchNode | None) -> set[str]:
         return {node.name}
     if isinstance(node, Near):
         return set(node.patterns)
+    if isinstance(node, RoleRef):
+        return set()
     if isinstance(node, Not):
         return refs(node.child)
     return set().union(*(refs(c) for c in node.children)) if node.children else set()

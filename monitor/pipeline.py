@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from .document import Document, Unit, make_document
 from .engine import Engine, Fired
-from .facts import UnitFacts, build_facts
+from .facts import UnitFacts, build_facts, could_match
 from .match import Hit, Matcher, PatternHits
-from .ruletypes import LEVELS, Rule, RuleSet, level_rank
+from .roles import Regimes, Roles
+from .ruletypes import ASSERTIONS, LEVELS, Rule, RuleSet, level_rank
 
 __all__ = ["Analyzer", "Analysis", "RuleMatch"]
 
@@ -28,10 +29,27 @@ class RuleMatch:
     suppressed_by: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lowered_by: list[str] = field(default_factory=list)
+    roles: Roles | None = None
+    regimes: Regimes = field(default_factory=Regimes)
+    assertions: list[str] = field(default_factory=list)  # classes set by annotating/lowering exceptions
 
     @property
     def fired(self) -> bool:
         return not self.suppressed_by
+
+    @property
+    def roles_bound(self) -> int:
+        return 0 if self.roles is None else (self.roles.supplier is not None) + (self.roles.recipient is not None)
+
+    @property
+    def assertion(self) -> str:
+        """The claim's assertion class: the strongest qualifier that fired, else the rule's default."""
+        if not self.rule.assertion:
+            return ""
+        for cls in ASSERTIONS:
+            if cls in self.assertions:
+                return cls
+        return self.rule.assertion
 
     def captures(self) -> dict[str, list[str]]:
         """Pattern name -> distinct values (entry ids or matched text), plus regex groups."""
@@ -71,11 +89,11 @@ class Analysis:
         return [m for m in self.matches if m.fired]
 
     def best(self, rule_id: str) -> RuleMatch | None:
-        """The strongest firing match of a rule: highest level, then earliest unit."""
+        """The strongest firing match of a rule: highest level, then most roles bound, then earliest unit."""
         cands = [m for m in self.matches if m.fired and m.rule.id == rule_id]
         if not cands:
             return None
-        return sorted(cands, key=lambda m: (-level_rank(m.level), m.unit.start))[0]
+        return sorted(cands, key=lambda m: (-level_rank(m.level), -m.roles_bound, m.unit.start))[0]
 
 
 class Analyzer:
@@ -89,7 +107,8 @@ class Analyzer:
     def analyse(self, text: str, title: str = "", published_at: str = "", *,
                 rules: list[str] | None = None, trace: bool = False) -> Analysis:
         doc = make_document(text, title, published_at)
-        all_hits = self.matcher.find(doc)
+        # Outside traces, a rule whose patterns cannot match anywhere in the document skips its cues.
+        all_hits = self.matcher.find(doc, keep=None if trace else (lambda r, present: could_match(r.match, present)))
         facts: list[dict] = []
         units: dict[tuple[str, int], UnitFacts] = {}
         traces: dict[str, RuleTrace] = {}
@@ -98,7 +117,7 @@ class Analyzer:
             if rules is not None and rule.id not in rules:
                 continue
             evaluated[rule.id] = rule
-            rule_units = build_facts(rule, doc, all_hits[rule.id], skip_hopeless=not trace)
+            rule_units = build_facts(rule, doc, all_hits[rule.id], skip_hopeless=not trace, lists=self.ruleset.lists)
             for uf in rule_units:
                 units[(rule.id, uf.unit.index)] = uf
                 facts.append(uf.fact)
@@ -111,13 +130,19 @@ class Analyzer:
             rule = evaluated[f.rule]
             m = by_unit.get((f.rule, f.unit))
             if m is None:
-                m = by_unit[(f.rule, f.unit)] = RuleMatch(rule, uf.unit, rule.level, uf.hits)
+                m = by_unit[(f.rule, f.unit)] = RuleMatch(rule, uf.unit, rule.level, uf.hits, roles=uf.roles,
+                                                           regimes=uf.regimes)
+                m.notes.extend(uf.regimes.notes)
             if f.kind == "suppress":
                 m.suppressed_by.append(f.exception)
             elif f.kind == "lower":
                 exc = next(e for e in rule.exceptions if e.name == f.exception)
-                m.lowered_by.append(exc.name)
-                m.notes.append(exc.note)
+                if exc.effect == "lower":
+                    m.lowered_by.append(exc.name)
+                if exc.assertion:
+                    m.assertions.append(exc.assertion)
+                if exc.note not in m.notes:
+                    m.notes.append(exc.note)
             if trace:
                 traces[f.rule].fired.append(f)
         matches = []

@@ -16,18 +16,20 @@ from .parse import (
     ID_RE, PLACEHOLDER_RE, SPECIAL_PLACEHOLDERS, Collector, digest, discover_rule_files, parse_list,
     parse_match, parse_pattern, refs, str_list, unknown_keys,
 )
+from .parse_roles import check_measures, parse_regimes, parse_roles
 from .ruletypes import (
-    LEVELS, STATUSES, ExceptionSpec, Issue, Near, PatternSpec, Rule, RuleSet, RuleTest, Scope, TermList,
+    ASSERTIONS, LEVELS, STATUSES, ExceptionSpec, Issue, Near, PatternSpec, Rule, RuleSet, RuleTest, Scope, TermList,
 )
 from .yamlfile import Marks, YamlDocument, load_yaml_file
 
 __all__ = ["load_rules", "lint_rules", "discover_rule_files"]
 
 RULE_KEYS = {"kind", "id", "title", "description", "level", "status", "tags", "references", "author",
-             "scope", "patterns", "match", "exceptions", "message", "tests"}
+             "scope", "patterns", "match", "exceptions", "message", "tests", "roles", "assertion", "regimes"}
 RULE_REQUIRED = ("id", "title", "level", "scope", "patterns", "match")
 EXCEPTION_KEYS = {"name", "cues", "of", "within", "direction", "effect"}
-TEST_KEYS = {"text", "match", "level", "captures", "because", "title", "published_at"}
+TEST_KEYS = {"text", "match", "level", "captures", "because", "title", "published_at", "roles", "assertion",
+             "regimes"}
 KINDS = ("list", "rule")
 
 
@@ -74,21 +76,24 @@ def _parse_exception(i: int, raw: Any, marks: Marks, patterns: dict[str, Pattern
     if direction not in ("before", "after", "around"):
         out.error(marks.value(*kp, "direction"), f"exception '{name}': direction must be before, after or around", rule)
     effect_raw = raw.get("effect", "suppress")
-    effect, level, note = "suppress", "", ""
+    effect, level, note, assertion = "suppress", "", "", ""
     if isinstance(effect_raw, dict):
-        if set(effect_raw) - {"level", "note"} or "level" not in effect_raw:
-            out.error(marks.value(*kp, "effect"), f"exception '{name}': effect must be 'suppress' or {{level: <level>, note: <text>}}", rule)
-        level = str(effect_raw.get("level", "low"))
-        note = str(effect_raw.get("note", name))
-        effect = "lower"
-        if level not in LEVELS:
+        if set(effect_raw) - {"level", "note", "assertion"} or not ({"level", "assertion"} & set(effect_raw)):
+            out.error(marks.value(*kp, "effect"), f"exception '{name}': effect must be 'suppress' or {{level: <level>, assertion: <class>, note: <text>}}", rule)
+        assertion = str(effect_raw.get("assertion", ""))
+        if assertion and assertion not in ASSERTIONS:
+            out.error(marks.value(*kp, "effect", "assertion"), f"exception '{name}': unknown assertion '{assertion}' (use {', '.join(ASSERTIONS)})", rule)
+        level = str(effect_raw.get("level", ""))
+        note = str(effect_raw.get("note", assertion or name))
+        effect = "lower" if level else "annotate"
+        if level and level not in LEVELS:
             out.error(marks.value(*kp, "effect", "level"), f"exception '{name}': unknown level '{level}' (use {', '.join(LEVELS)})", rule)
     elif effect_raw != "suppress":
         out.error(marks.value(*kp, "effect"), f"exception '{name}': effect must be 'suppress' or {{level: <level>, note: <text>}}", rule)
     if cues is None:
         return None
     return ExceptionSpec(name=name, cues=cues, of=of, within=within, direction=direction, effect=effect,
-                         level=level, note=note, location=loc)
+                         level=level, note=note, assertion=assertion, location=loc)
 
 
 def _parse_test(i: int, raw: Any, marks: Marks, patterns: dict[str, PatternSpec], exc_names: set[str],
@@ -117,12 +122,24 @@ def _parse_test(i: int, raw: Any, marks: Marks, patterns: dict[str, PatternSpec]
         if str(name).split(".", 1)[0] not in patterns:
             out.error(marks.key(*kp, "captures", name), f"test captures unknown pattern '{name}'", rule)
         captures[name] = str_list(values, marks.value(*kp, "captures", name), f"captures of '{name}'", out, rule)
+    roles: dict[str, str] = {}
+    raw_roles = raw.get("roles") or {}
+    if not isinstance(raw_roles, dict) or set(raw_roles) - {"supplier", "recipient", "item"}:
+        out.error(marks.value(*kp, "roles"), "test roles must map supplier, recipient or item to an expected id ('' for none)", rule)
+        raw_roles = {}
+    for key, value in raw_roles.items():
+        roles[key] = "" if value is None else str(value)
+    assertion = raw.get("assertion", "")
+    if assertion and assertion not in ASSERTIONS:
+        out.error(marks.value(*kp, "assertion"), f"test assertion '{assertion}' is not one of {', '.join(ASSERTIONS)}", rule)
     because = raw.get("because", "")
     if because and because not in exc_names:
         out.error(marks.value(*kp, "because"), f"test expects unknown exception '{because}'", rule)
     return RuleTest(text=text, match=match, level=str(level), captures=captures, because=str(because),
                     title=str(raw.get("title", "")), published_at=str(raw.get("published_at", "")),
-                    location=marks.value(*kp))
+                    roles=roles, assertion=str(assertion), location=marks.value(*kp),
+                    regimes=str_list(raw["regimes"], marks.value(*kp, "regimes"), "test regimes", out, rule)
+                    if "regimes" in raw else None)
 
 
 def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], out: Collector) -> Rule | None:
@@ -162,6 +179,12 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
         out.error(marks.value("exceptions"), "exceptions must be a list", rule)
         raw_exc = []
     exceptions = [e for i, r in enumerate(raw_exc) if (e := _parse_exception(i, r, marks, patterns, lists, out, rule))]
+    roles = parse_roles(data["roles"], marks, patterns, lists, out, rule) if "roles" in data else None
+    regimes = parse_regimes(data["regimes"], marks, patterns, out, rule) if "regimes" in data else None
+    assertion = data.get("assertion", "")
+    if assertion and assertion not in ASSERTIONS:
+        out.error(marks.value("assertion"), f"unknown assertion '{assertion}' (use {', '.join(ASSERTIONS)})", rule)
+        assertion = ""
     names = [e.name for e in exceptions]
     for dup in {n for n in names if names.count(n) > 1}:
         out.error(marks.value("exceptions"), f"duplicate exception name '{dup}'", rule)
@@ -170,6 +193,11 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
         out.error(marks.value("message"), "message must be a string", rule)
         message = "{title}: {evidence}"
     used = refs(match) | {p for e in exceptions for p in e.of} | {m.group(1) for m in PLACEHOLDER_RE.finditer(message)}
+    if roles is not None:
+        used |= {roles.party, roles.item} | {el.pattern for t in roles.templates for el in t.elements}
+        used |= set(roles.fallback.values()) | {roles.barrier}
+    if regimes is not None:
+        used |= set(regimes.of)
     for name in patterns:
         if name not in used:
             out.warn(marks.key("patterns", name), f"pattern '{name}' is never used in match, exceptions or message", rule)
@@ -193,7 +221,7 @@ def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], 
                 references=str_list(data.get("references"), marks.value("references"), "references", out, rule),
                 author=str(data.get("author", "")), scope=scope, patterns=patterns, match=match,
                 exceptions=tuple(exceptions), message=message, tests=tuple(tests), location=marks.value(),
-                version=version)
+                version=version, roles=roles, assertion=str(assertion), regimes=regimes)
 
 
 def _documents(files: list[Path], out: Collector) -> list[tuple[str, YamlDocument]]:
@@ -236,6 +264,7 @@ def _load(paths: list[str | Path], fail_fast: bool) -> RuleSet:
                 out.error(doc.marks.value("id"), f"duplicate list id '{tl.id}' (first defined at {lists[tl.id].location})")
                 continue
             lists[tl.id] = tl
+            check_measures(tl, out)
     rules: list[Rule] = []
     seen: dict[str, Location] = {}
     for kind, doc in docs:

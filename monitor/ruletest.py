@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .alerts import roles_of
 from .pipeline import Analyzer
 from .ruletypes import Rule, RuleSet, RuleTest
 
@@ -50,6 +51,15 @@ def check_test(analyzer: Analyzer, rule: Rule, index: int, test: RuleTest) -> Te
         missing = [v for v in expected if v not in got]
         if missing:
             problems.append(f"captures[{name}] = {got}, missing {missing}")
+    if test.roles:
+        got_roles = roles_of(best)
+        for key, want in test.roles.items():
+            if got_roles[key] != want:
+                problems.append(f"roles.{key} = {got_roles[key]!r}, expected {want!r}")
+    if test.regimes is not None and sorted(best.regimes.authorities) != sorted(test.regimes):
+        problems.append(f"regimes {best.regimes.authorities}, expected {list(test.regimes)}")
+    if test.assertion and best.assertion != test.assertion:
+        problems.append(f"assertion {best.assertion or 'none'!r}, expected {test.assertion!r}")
     if problems:
         return TestResult(rule.id, index, test, False, "mismatch", "; ".join(problems))
     return TestResult(rule.id, index, test, True, "TP")

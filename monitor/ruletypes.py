@@ -24,7 +24,14 @@ __all__ = [
     "Not",
     "AtLeast",
     "Near",
+    "RoleRef",
     "MatchNode",
+    "ASSERTIONS",
+    "ROLE_FACTS",
+    "TemplateElement",
+    "RoleTemplate",
+    "RoleSpec",
+    "RegimeSpec",
     "Scope",
     "ExceptionSpec",
     "RuleTest",
@@ -34,6 +41,10 @@ __all__ = [
 ]
 
 LEVELS = ("info", "low", "medium", "high", "critical")
+# Assertion classes, strongest qualifier first: when several cues qualify a claim the first one wins.
+ASSERTIONS = ("denied", "hypothetical", "planned", "historical", "alleged", "reported")
+# Role facts a match clause can test (``roles: dyad``); each is a 0/1 fact field ``r_<name>``.
+ROLE_FACTS = ("supplier", "recipient", "dyad", "any", "sanctioned", "in_force")
 STATUSES = ("experimental", "test", "stable", "deprecated")
 
 
@@ -133,7 +144,56 @@ class Near:
     index: int = 0  # position among the rule's near clauses (fact field n<index>)
 
 
-MatchNode = Union[Ref, All, AnyOf, Not, AtLeast, Near]
+@dataclass(frozen=True)
+class RoleRef:
+    """A role fact computed before the engine: ``supplier``, ``recipient``, ``dyad``, ``sanctioned``, ..."""
+
+    name: str
+
+
+MatchNode = Union[Ref, All, AnyOf, Not, AtLeast, Near, RoleRef]
+
+
+@dataclass(frozen=True)
+class TemplateElement:
+    """One element of a role template: a slot, a pattern (optionally one entry), or literal words."""
+
+    kind: str  # supplier | recipient | item | pattern | words
+    pattern: str = ""
+    entries: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class RoleTemplate:
+    text: str
+    elements: tuple[TemplateElement, ...]
+    max_gap: int
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """How a rule finds supplier, recipient and item (PETRARCH-style source/target templates)."""
+
+    party: str  # pattern whose list hits fill the supplier/recipient slots
+    item: str = ""  # pattern naming what moved
+    templates: tuple[RoleTemplate, ...] = ()
+    sanctioned: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    fallback: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # role -> pattern
+    barrier: str = ""  # pattern whose hits no template gap may contain (speech verbs: "U.S. claim it is selling")
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RegimeSpec:
+    """Which sanctions measures an alert names, and whether they must be in force on the article date."""
+
+    of: tuple[str, ...] = ()  # patterns whose entries' measures count (besides the role-bound parties)
+    measures: tuple[str, ...] = ()  # e.g. arms, sectoral; empty: any
+    authorities: tuple[str, ...] = ()  # e.g. UN, US; empty: any
+    location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -154,8 +214,9 @@ class ExceptionSpec:
     of: tuple[str, ...] = ()
     within: int = 0  # 0: anywhere in the scope unit
     direction: str = "around"  # before | after | around
-    effect: str = "suppress"  # suppress | lower
+    effect: str = "suppress"  # suppress | lower | annotate
     level: str = ""
+    assertion: str = ""
     note: str = ""
     location: Location | None = field(default=None, compare=False)
 
@@ -169,6 +230,9 @@ class RuleTest:
     because: str = ""
     title: str = ""
     published_at: str = ""
+    roles: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    assertion: str = ""
+    regimes: tuple[str, ...] | None = None  # expected authorities in force (exact set), None: not checked
     location: Location | None = field(default=None, compare=False)
 
 
@@ -190,6 +254,9 @@ class Rule:
     tests: tuple[RuleTest, ...]
     location: Location
     version: str
+    roles: RoleSpec | None = None
+    assertion: str = ""  # default assertion class of a claim rule ("" for rules that make no claim)
+    regimes: RegimeSpec | None = None
 
     @property
     def enabled(self) -> bool:

@@ -160,8 +160,8 @@ def test_lint_reports_every_problem_in_every_file(tmp_path: Path, monkeypatch: p
     got = {(str(i.location), i.severity, i.rule, i.message) for i in issues}
     a, b = "lintdir/a_rules.yaml", "lintdir/b_lists.yaml"
     expected = {
-        (f"{a}:10:1", "error", "first", "unknown key 'exeptions' in rule (allowed: author, description, exceptions, "
-                                        "id, kind, level, match, message, patterns, references, scope, status, tags, tests, title)"),
+        (f"{a}:10:1", "error", "first", "unknown key 'exeptions' in rule (allowed: assertion, author, description, exceptions, "
+                                        "id, kind, level, match, message, patterns, references, regimes, roles, scope, status, tags, tests, title)"),
         (f"{a}:4:8", "error", "first", "unknown level 'severe' (use info, low, medium, high, critical)"),
         (f"{a}:8:3", "warning", "first", "pattern 'spare' is never used in match, exceptions or message"),
         (f"{a}:2:1", "warning", "first", "rule has no inline tests"),
@@ -191,8 +191,9 @@ def test_lint_reports_every_problem_in_every_file(tmp_path: Path, monkeypatch: p
     (lint / "b_lists.yaml").write_text(BROKEN_LISTS.replace("[IRAN]", "[Persia]"), encoding="utf-8")
     with pytest.raises(RuleError) as info:
         load_rules(["lintdir"])
-    assert str(info.value) == (f"{a}:10:1: rule 'first': unknown key 'exeptions' in rule (allowed: author, description, "
-                               "exceptions, id, kind, level, match, message, patterns, references, scope, status, tags, tests, title)")
+    assert str(info.value) == (f"{a}:10:1: rule 'first': unknown key 'exeptions' in rule (allowed: assertion, author, description, "
+                               "exceptions, id, kind, level, match, message, patterns, references, regimes, roles, scope, status, tags, "
+                               "tests, title)")
 
 
 def test_warnings_do_not_stop_loading_and_are_reported_as_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
