@@ -101,7 +101,8 @@ def scan(obj: Ctx) -> None:
     ruleset = obj.ruleset()
     with obj.store() as store, errors_to_click():
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
-        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"))
+        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"),
+                              incident_window_days=obj.config.incident_window_days)
         _print_scan(store, ruleset, report, started)
 
 

@@ -29,6 +29,8 @@ SETTINGS = (
     Setting("sources", [], "where articles come from: a list of {name, kind, path, every, cron}"),
     Setting("max_file_bytes", 5_000_000, "files larger than this are not ingested (recorded in errors)"),
     Setting("scan_batch", 200, "articles read from the database per scan batch"),
+    Setting("incident_window_days", 30, "alerts with the same incident key more than this many days apart "
+            "(by published time) are separate incidents"),
 )
 SOURCE_KINDS = ("folder", "jsonl")
 SOURCE_KEYS = {"name", "kind", "path", "every", "cron"}
@@ -69,6 +71,7 @@ class Config:
     sources: list[Source] = field(default_factory=list)
     max_file_bytes: int = 5_000_000
     scan_batch: int = 200
+    incident_window_days: int = 30
 
 
 def _int(data: dict[str, Any], key: str, marks: Marks, default: int) -> int:
@@ -139,4 +142,5 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
     db_path = Path(database) if database is not None else base / db_raw
     return Config(path=p, database=db_path, rules=[base / r for r in rules_raw], sources=sources,
                   max_file_bytes=_int(data, "max_file_bytes", marks, 5_000_000),
-                  scan_batch=_int(data, "scan_batch", marks, 200))
+                  scan_batch=_int(data, "scan_batch", marks, 200),
+                  incident_window_days=_int(data, "incident_window_days", marks, 30))
