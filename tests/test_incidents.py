@@ -202,3 +202,28 @@ def test_grouping_catches_up_after_a_crash_between_scan_and_grouping(tmp_path: P
     after = grouping(db)
     assert before < after and len(after) == len(before) + 1  # the same incidents, plus the new story's
     assert rows(db, "select count(*) as n from alerts where incident_id is null")[0]["n"] == 0
+
+
+def test_readme_incident_recipes_run_on_the_seeds(tmp_path: Path, seeds: Path, repo: Path):
+    import re
+    import shlex
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Incidents\n(.*?)(?=^## )", readme, re.S | re.M).group(1)
+    recipes = [l for b in re.findall(r"^```sh\n(.*?)^```", section, re.S | re.M) for l in b.splitlines()
+               if l.startswith("sqlite-utils ")]
+    assert recipes[0].startswith("sqlite-utils rows monitor.db incidents_review")
+    db = tmp_path / "seeds.db"
+    ingest_and_scan(db, sorted(seeds.glob("*.txt")))
+    [inc] = incidents_of(db)
+    exe = sqlite_utils_cli()
+    for recipe in recipes:
+        argv = [exe] + [str(db) if a == "monitor.db" else inc["id"] if a == "INCIDENT_ID" else a
+                        for a in shlex.split(recipe)[1:]]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{recipe}\n{proc.stderr}"
+        if "update incidents" not in recipe:
+            assert proc.stdout.strip() and proc.stdout.strip() != "[]", recipe
+        m = re.search(r"update incidents set status = '(\w+)', note = '([^']*)'", recipe)
+        if m:
+            got = rows(db, "select distinct status, note from alerts where incident_id = ?", (inc["id"],))
+            assert got == [{"status": m.group(1), "note": m.group(2)}], (recipe, got)
