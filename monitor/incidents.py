@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from .correlation import Correlation
@@ -50,14 +51,17 @@ _ALERTS_SQL = (
     "left join article_signatures s on s.article_id = a.article_id ")
 
 
+@lru_cache(maxsize=65536)
+def _epoch(t: str) -> float:
+    return datetime.fromisoformat(t).timestamp()
+
+
 def _iso(t: str, days: float) -> str:
-    dt = datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) + timedelta(days=days)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(_epoch(t) + days * 86400, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _gap_days(a: str, b: str) -> float:
-    fa, fb = (datetime.strptime(x, "%Y-%m-%dT%H:%M:%SZ") for x in (a, b))
-    return (fb - fa).total_seconds() / 86400
+    return (_epoch(b) - _epoch(a)) / 86400
 
 
 def parties_of(rule: Rule | None, spans: list[dict[str, Any]], captures: dict[str, Any],
@@ -137,6 +141,7 @@ class Grouper:
             title, text, url, source = art
             now = utcnow()
             assign_cluster(db, article_id, text or title or "", outlet_of(url, source), now)
+            published = db.execute("select published_at from articles where id = ?", [article_id]).fetchone()[0]
             keys: set[str] = set()
             for aid, rule_id, supplier, recipient, item, spans, captures, old_key in alerts:
                 parties = parties_of(self.ruleset.rule(rule_id), json.loads(spans or "[]"),
@@ -149,7 +154,7 @@ class Grouper:
                         keys.add(old_key)
                 keys.add(key)
             for key in sorted(keys):
-                self._regroup(db, key, now)
+                self._regroup(db, key, now, published, published)
             for aid, rule_id, *_ in alerts:
                 for corr in self.correlations:
                     if rule_id in corr.rules:
@@ -161,22 +166,38 @@ class Grouper:
         cur = db.execute(_ALERTS_SQL + where + " order by ar.published_at, a.article_id, a.id", params)
         return [dict(zip(_ALERT_COLS, r)) for r in cur.fetchall()]
 
-    def _regroup(self, db: Any, key: str, now: str) -> None:
-        rows = self._rows(db, "where a.incident_key = ?", [key])
+    def _regroup(self, db: Any, key: str, now: str, lo: str, hi: str) -> None:
+        """Regroup the alerts of ``key`` whose incidents can change when alerts dated ``lo``..``hi`` join or leave.
+
+        Incidents of one key are separated by gaps longer than the window, so only the
+        incidents that reach within a window of ``lo``..``hi`` (and ungrouped alerts) are touched.
+        """
+        a, b = _iso(lo, -self.window_days), _iso(hi, self.window_days)
+        near = [r[0] for r in db.execute("select id from incidents where key = ? and first_seen <= ? and last_seen >= ?",
+                                          [key, b, a]).fetchall()]
+        marks = ", ".join("?" for _ in near) or "null"
+        rows = self._rows(db, f"where a.incident_key = ? and (a.incident_id is null or a.incident_id in ({marks}) "
+                              f"or ar.published_at between ? and ?)", [key, *near, lo, hi])
         segments: list[list[dict[str, Any]]] = []
         for r in rows:
             if segments and _gap_days(segments[-1][-1]["published_at"], r["published_at"]) <= self.window_days:
                 segments[-1].append(r)
             else:
                 segments.append([r])
-        referenced = {r["incident_id"] for r in rows if r["incident_id"]}
+        referenced = {r["incident_id"] for r in rows if r["incident_id"]} | set(near)
         existing = {row[0]: row for row in db.execute(
-            f"select id, created_at, status, note, dismissed_severity from incidents where key = ? or id in "
-            f"({', '.join('?' for _ in referenced) or 'null'})", [key, *sorted(referenced)]).fetchall()}
+            f"select id, created_at, status, note, dismissed_severity, key from incidents where id in "
+            f"({', '.join('?' for _ in referenced) or 'null'})", sorted(referenced)).fetchall()}
+
+        def free(iid: str) -> bool:  # an incident of another key can be taken over once none of its alerts remain
+            other = existing[iid][5]
+            return other == key or not db.execute("select 1 from alerts where incident_id = ? and incident_key = ?",
+                                                  [iid, other]).fetchone()
+
         claimed: set[str] = set()
         for seg in segments:
-            cands = sorted({r["incident_id"] for r in seg if r["incident_id"] in existing} - claimed,
-                           key=lambda i: (existing[i][1], i))
+            cands = sorted({r["incident_id"] for r in seg if r["incident_id"] in existing and free(r["incident_id"])}
+                           - claimed, key=lambda i: (existing[i][1], i))
             if cands:
                 iid = cands[0]
             else:
@@ -190,7 +211,7 @@ class Grouper:
             self._write_incident(db, iid, key, seg, existing.get(iid), now)
         gone = sorted(set(existing) - claimed)
         for iid in gone:
-            if not db.execute("select 1 from alerts where incident_id = ? and incident_key != ?", [iid, key]).fetchone():
+            if not db.execute("select 1 from alerts where incident_id = ?", [iid]).fetchone():
                 db.execute("delete from incidents where id = ?", [iid])
 
     def _write_incident(self, db: Any, iid: str, key: str, seg: list[dict[str, Any]], old: tuple | None,
@@ -229,7 +250,7 @@ class Grouper:
             status, note, dismissed = "new", "", -1
         else:  # never touches status or note (the triage trigger watches them)
             db.execute(f"update incidents set {', '.join(f'{c} = :{c}' for c in row if c != 'id')} where id = :id", row)
-            _, _, status, note, dismissed = old
+            _, _, status, note, dismissed, _ = old
         joining = [r for r in seg if r["incident_id"] != iid]
         if joining:
             db.execute(f"update alerts set incident_id = ? where id in ({', '.join('?' for _ in joining)})",
@@ -255,7 +276,7 @@ class Grouper:
         fields = list(corr.group_by)
         if ("supplier" in fields or "recipient" in fields) and not (a["supplier"] or a["recipient"]):
             fields = [f for f in fields if f not in ("supplier", "recipient")] + ["parties"]
-            conds += ["a.supplier = ''", "a.recipient = ''"]
+            conds += ["+a.supplier = ''", "+a.recipient = ''"]  # "+": look up by parties, not by the empty roles
         for f in fields:
             col = "rule_id" if f == "rule" else f
             conds.append(f"a.{col} = ?")
@@ -301,9 +322,11 @@ class Grouper:
                        "sources = max(sources, ?), articles = max(articles, ?), updated_at = ? where id = ?",
                        [inside[0]["published_at"], inside[-1]["published_at"], sources,
                         len({m["article_id"] for m in inside}), now, hid])
-        for m in inside:
-            db.execute("insert or ignore into correlation_members (hit_id, alert_id) values (?, ?)", [hid, m["id"]])
+        added = [m for m in inside if db.execute("insert or ignore into correlation_members (hit_id, alert_id) "
+                                                 "values (?, ?)", [hid, m["id"]]).rowcount == 1]
+        if not added:
+            return
         db.execute("update correlation_hits set alerts = (select json_group_array(alert_id) from correlation_members "
                    "where hit_id = ?) where id = ?", [hid, hid])
-        for key in sorted({m["incident_key"] for m in inside if m["incident_key"]}):
-            self._regroup(db, key, now)
+        for key in sorted({m["incident_key"] for m in added if m["incident_key"]}):  # their incidents are corroborated
+            self._regroup(db, key, now, added[0]["published_at"], added[-1]["published_at"])

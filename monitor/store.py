@@ -101,6 +101,7 @@ def m006_incidents(db: sqlite_utils.Database) -> None:
     db["alerts"].add_column("parties", str, not_null_default="[]")
     db["alerts"].create_index(["incident_id"])
     db["alerts"].create_index(["incident_key"])
+    db["alerts"].create_index(["parties"])
     db["correlation_hits"].create({
         "id": str, "correlation_id": str, "group_key": str, "level": str, "corroborates": int, "window_start": str, "window_end": str,
         "sources": int, "articles": int, "alerts": str, "fired_at": str, "updated_at": str,
