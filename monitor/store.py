@@ -23,7 +23,7 @@ from .errors import Location, StoreError
 __all__ = ["Store", "utcnow", "BUSY_TIMEOUT_MS"]
 
 BUSY_TIMEOUT_MS = 10_000
-JSON_COLUMNS = ("spans", "captures", "notes", "regimes", "resolutions", "parties")
+JSON_COLUMNS = ("spans", "captures", "notes", "regimes", "resolutions")
 migrations = Migrations("monitor")
 
 

@@ -227,3 +227,11 @@ def test_readme_incident_recipes_run_on_the_seeds(tmp_path: Path, seeds: Path, r
         if m:
             got = rows(db, "select distinct status, note from alerts where incident_id = ?", (inc["id"],))
             assert got == [{"status": m.group(1), "note": m.group(2)}], (recipe, got)
+
+
+def test_incident_window_is_configurable(tmp_path: Path):
+    items = [article(*INDEPENDENT[0], DAY1), article(*INDEPENDENT[1], "2025-06-06T10:00:00Z")]
+    for window, expected in ((1, 2), (5, 1)):
+        db = tmp_path / f"w{window}.db"
+        ingest_and_scan(db, write_articles(tmp_path / f"in{window}", items), window_days=window)
+        assert len(incidents_of(db)) == expected

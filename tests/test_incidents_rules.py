@@ -76,3 +76,15 @@ def test_correlation_engine_fires_only_on_unfired_groups_at_the_threshold(repo: 
              {"corr": c.id, "sources": 4, "fired": 1}, {"corr": c.id, "sources": 9, "fired": 0}]
     assert eng.crossing(facts) == [1, 3]
     assert CorrelationEngine([c]).crossing(facts) == [1, 3]  # a second engine (restart) on the same host
+
+
+def test_incident_window_setting_is_validated_with_its_line(tmp_path: Path):
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("rules: [rules]\nincident_window_days: 7\n", encoding="utf-8")
+    assert load_config(cfg).incident_window_days == 7
+    cfg.write_text("rules: [rules]\nincident_window_days: '7'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(cfg)
+    assert str(exc.value).startswith(f"{cfg}:2:") and "incident_window_days" in str(exc.value)
