@@ -140,8 +140,15 @@ class Grouper:
             art = db.execute("select title, text, url, source from articles where id = ?", [article_id]).fetchone()
             title, text, url, source = art
             now = utcnow()
-            assign_cluster(db, article_id, text or title or "", outlet_of(url, source), now)
+            cluster, merged = assign_cluster(db, article_id, text or title or "", outlet_of(url, source), now)
             published = db.execute("select published_at from articles where id = ?", [article_id]).fetchone()[0]
+            if merged:  # copies that were separate sources are now one: their incidents count again
+                for key, lo, hi in db.execute(
+                        "select a.incident_key, min(ar.published_at), max(ar.published_at) from alerts a "
+                        "join articles ar on ar.id = a.article_id join article_signatures s on s.article_id = a.article_id "
+                        "where s.cluster_id = ? and a.incident_key is not null and a.article_id != ? "
+                        "group by a.incident_key", [cluster, article_id]).fetchall():
+                    self._regroup(db, key, now, lo, hi)
             keys: set[str] = set()
             for aid, rule_id, supplier, recipient, item, spans, captures, old_key in alerts:
                 parties = parties_of(self.ruleset.rule(rule_id), json.loads(spans or "[]"),
@@ -221,7 +228,7 @@ class Grouper:
         hits = db.execute(f"select distinct h.correlation_id, h.level, h.corroborates from correlation_members m "
                           f"join correlation_hits h on h.id = m.hit_id where m.alert_id in ({marks}) "
                           f"order by h.correlation_id", ids).fetchall()
-        best = max(seg, key=lambda r: (r["severity"], -seg.index(r)))
+        best = max(seg, key=lambda r: r["severity"])  # the strongest, the earliest on ties
         severity = max([r["severity"] for r in seg] + [LEVELS.index(h[1]) for h in hits if h[1]])
         copies: dict[str, dict[str, Any]] = {}
         for r in seg:

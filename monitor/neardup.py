@@ -73,15 +73,17 @@ def outlet_of(url: str | None, source: str | None) -> str:
     return host or (source or "")
 
 
-def assign_cluster(db: Any, article_id: str, text: str, outlet: str, now: str) -> str:
-    """Store the article's signature and bands (inside the caller's transaction); return its cluster id.
+def assign_cluster(db: Any, article_id: str, text: str, outlet: str, now: str) -> tuple[str, list[str]]:
+    """Store the article's signature and bands (inside the caller's transaction).
+
+    Returns its cluster id and the ids of the clusters merged into it (their articles changed cluster).
 
     Idempotent: an article already signed keeps its cluster. Joining two clusters renames
     the larger id to the smaller one, so the final clusters are independent of order.
     """
     row = db.execute("select cluster_id from article_signatures where article_id = ?", [article_id]).fetchone()
     if row:
-        return str(row[0])
+        return str(row[0]), []
     values, n = signature(text)
     bands = band_hashes(values)
     clusters = {article_id}
@@ -105,4 +107,4 @@ def assign_cluster(db: Any, article_id: str, text: str, outlet: str, now: str) -
         rows = ", ".join("(?, ?, ?)" for _ in bands)
         db.execute(f"insert into article_bands (band, hash, article_id) values {rows}",
                    [x for b, h in enumerate(bands) for x in (b, h, article_id)])
-    return cluster
+    return cluster, [c for c in sorted(clusters - {article_id}) if c != cluster]

@@ -235,3 +235,26 @@ def test_incident_window_is_configurable(tmp_path: Path):
         db = tmp_path / f"w{window}.db"
         ingest_and_scan(db, write_articles(tmp_path / f"in{window}", items), window_days=window)
         assert len(incidents_of(db)) == expected
+
+
+def test_an_article_bridging_two_copy_clusters_merges_them_whatever_the_order(tmp_path: Path):
+    from monitor.store import Store
+    words = [f"w{i}" for i in range(100)]
+    texts = {"a": " ".join(words[:70] + [f"a{i}" for i in range(10)]),
+             "b": " ".join(words[30:] + [f"b{i}" for i in range(10)]),
+             "w": " ".join(words)}
+    sig = {k: neardup.signature(t)[0] for k, t in texts.items()}
+    assert neardup.similarity(sig["a"], sig["b"]) < neardup.THRESHOLD  # a and b alone are different stories
+    assert min(neardup.similarity(sig["w"], sig[k]) for k in "ab") >= neardup.THRESHOLD
+    for n, order in enumerate(("abw", "wab", "bwa")):
+        with Store.open(tmp_path / f"c{n}.db") as store:
+            for k in order:
+                store.add_article({"id": k, "source": "t", "url": "", "title": k, "published_at": DAY1,
+                                   "published_at_source": "article", "ingested_at": DAY1, "text": texts[k],
+                                   "content_hash": k, "origin": k, "format": "txt", "chars": 1, "repairs": []})
+                with store.transaction() as db:
+                    cluster, merged = neardup.assign_cluster(db, k, texts[k], "t", DAY1)
+                if order == "abw" and k == "w":
+                    assert (cluster, merged) == ("a", ["b"])
+            got = {r["article_id"]: r["cluster_id"] for r in store.query("select * from article_signatures")}
+        assert got == {"a": "a", "b": "a", "w": "a"}, (order, got)
