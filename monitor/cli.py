@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .cli_incidents import incidents
 from .clictx import Ctx, errors_to_click, pass_ctx, progress_printer
 from .explain import explain as explain_rule
 from .pipeline import Analyzer
@@ -192,6 +193,9 @@ def rules_show(obj: Ctx, paths: tuple[str, ...]) -> None:
     with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, paths))
     click.echo(json.dumps(compile_ruleset(ruleset), indent=2, sort_keys=True))
+
+
+cli.add_command(incidents)
 
 
 def main() -> None:

@@ -131,6 +131,20 @@ class Grouper:
             self.group_article(store, aid)
         return len(ids)
 
+    def rebuild(self, store: Store, progress: Any = None) -> int:
+        """Regroup every alerted article, oldest first (after changing ``incident_window_days`` or the rules).
+
+        Incidents keep their id, status and note where their alerts stay together.
+        """
+        ids = [r["article_id"] for r in store.query(
+            "select a.article_id, min(ar.published_at) as t from alerts a join articles ar on ar.id = a.article_id "
+            "group by a.article_id order by t, a.article_id")]
+        for i, aid in enumerate(ids, 1):
+            self.group_article(store, aid)
+            if progress is not None:
+                progress(i, len(ids))
+        return len(ids)
+
     def group_article(self, store: Store, article_id: str) -> None:
         with store.transaction() as db:
             alerts = db.execute("select id, rule_id, supplier, recipient, item, spans, captures, incident_key "

@@ -258,3 +258,20 @@ def test_an_article_bridging_two_copy_clusters_merges_them_whatever_the_order(tm
                     assert (cluster, merged) == ("a", ["b"])
             got = {r["article_id"]: r["cluster_id"] for r in store.query("select * from article_signatures")}
         assert got == {"a": "a", "b": "a", "w": "a"}, (order, got)
+
+
+def test_incidents_rebuild_regroups_with_a_new_window_and_keeps_triage(tmp_path: Path, repo: Path, runner):
+    from conftest import invoke
+    db = tmp_path / "m.db"
+    items = [article(*INDEPENDENT[0], DAY1), article(*INDEPENDENT[1], "2025-06-06T10:00:00Z")]
+    ingest_and_scan(db, write_articles(tmp_path / "in", items))
+    [inc] = incidents_of(db)
+    execute(db, "update incidents set status = 'confirmed', note = 'seen' where id = ?", (inc["id"],))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {db}\nrules: [{repo / 'rules'}]\nincident_window_days: 1\n", encoding="utf-8")
+    r = invoke(runner, "--config", str(cfg), "incidents", "rebuild")
+    assert r.exit_code == 0 and "into" in r.output, r.output
+    incs = incidents_of(db)
+    assert len(incs) == 2
+    assert [(i["id"], i["status"], i["note"]) for i in incs][0] == (inc["id"], "confirmed", "seen")
+    assert incs[1]["status"] == "new" and incs[1]["articles"] == 1
