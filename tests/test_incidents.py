@@ -275,3 +275,40 @@ def test_incidents_rebuild_regroups_with_a_new_window_and_keeps_triage(tmp_path:
     assert len(incs) == 2
     assert [(i["id"], i["status"], i["note"]) for i in incs][0] == (inc["id"], "confirmed", "seen")
     assert incs[1]["status"] == "new" and incs[1]["articles"] == 1
+
+
+def test_kill_9_during_a_scan_loses_no_grouping(tmp_path: Path, repo: Path):
+    import time
+    stories = INDEPENDENT + REPRINTS + [OTHER_PAIR]
+    items = [article(u + f"?n={i}", t, x + f"\nFile reference {i}.", f"2025-0{6 + i % 3}-{10 + i % 17}T08:00:00Z")
+             for i in range(60) for u, t, x in [stories[i % len(stories)]]]
+    paths = write_articles(tmp_path / "in", items)
+    clean = tmp_path / "clean.db"
+    ingest_and_scan(clean, paths)
+    db = tmp_path / "killed.db"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"database: {db}\nrules: [{repo / 'rules'}]\nscan_batch: 5\n", encoding="utf-8")
+    monitor = [str(Path(sys.executable).parent / "monitor"), "--config", str(cfg)]
+    assert subprocess.run(monitor + ["ingest", str(tmp_path / "in")], capture_output=True, timeout=120).returncode == 0
+    proc = subprocess.Popen(monitor + ["scan"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if rows(db, "select count(*) as n from articles where scanned_at is not null")[0]["n"] >= 8:
+                    break
+            except Exception:  # the scanner holds the write lock for a moment
+                pass
+            time.sleep(0.01)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup of any kind
+        proc.wait()
+    scanned = rows(db, "select count(*) as n from articles where scanned_at is not null")[0]["n"]
+    assert 0 < scanned < 60, scanned  # killed in the middle of the scan
+    done = subprocess.run(monitor + ["scan"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert rows(db, "select count(*) as n from alerts where incident_id is null")[0]["n"] == 0
+    assert grouping(db) == grouping(clean)
+    for sql in ("select correlation_id, group_key, sources from correlation_hits order by 1, 2",
+                "select count(*) as n, count(distinct cluster_id) as c from article_signatures"):
+        assert rows(db, sql) == rows(clean, sql)
