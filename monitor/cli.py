@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .cli_incidents import incidents
 from .clictx import Ctx, errors_to_click, pass_ctx, progress_printer
 from .explain import explain as explain_rule
 from .pipeline import Analyzer
@@ -108,7 +109,8 @@ def scan(obj: Ctx) -> None:
     ruleset = obj.ruleset()
     with obj.store() as store, errors_to_click():
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
-        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"))
+        report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"),
+                              incident_window_days=obj.config.incident_window_days)
         _print_scan(store, ruleset, report, started)
 
 
@@ -203,6 +205,7 @@ def rules_show(obj: Ctx, paths: tuple[str, ...]) -> None:
 from .cli_sources import sources  # noqa: E402
 
 cli.add_command(sources)
+cli.add_command(incidents)
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ SETTINGS = (
     Setting("max_redirects", 5, "redirects followed per request"),
     Setting("host_delay", 1.0, "seconds between two requests to the same host (politeness)"),
     Setting("user_agent", "monitor/0.1 (sanctions news monitor)", "User-Agent header of every request"),
+    Setting("incident_window_days", 30, "alerts with the same incident key more than this many days apart "
+            "(by published time) are separate incidents"),
 )
 SOURCE_KINDS = ("folder", "jsonl", "feed")
 SOURCE_KEYS = {"name", "kind", "path", "url", "every", "cron", "fetch_pages", "max_entries", "fields"}
@@ -86,6 +88,7 @@ class Config:
     max_redirects: int = 5
     host_delay: float = 1.0
     user_agent: str = "monitor/0.1 (sanctions news monitor)"
+    incident_window_days: int = 30
 
 
 def _number(data: dict[str, Any], key: str, marks: Marks, default: float, zero_ok: bool = False) -> float:
@@ -211,7 +214,8 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
                   max_response_bytes=_int(data, "max_response_bytes", marks, 5_000_000),
                   max_redirects=_int(data, "max_redirects", marks, 5),
                   host_delay=_number(data, "host_delay", marks, 1.0, zero_ok=True),
-                  user_agent=_user_agent(data, marks))
+                  user_agent=_user_agent(data, marks),
+                  incident_window_days=_int(data, "incident_window_days", marks, 30))
 
 
 def _user_agent(data: dict[str, Any], marks: Marks) -> str:

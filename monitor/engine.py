@@ -25,6 +25,8 @@ background timer threads are never started, actions only append to a list, and
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import itertools
 import threading
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from durable import engine as _durable
 from .errors import EngineError
 from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, RoleRef, Rule, RuleSet
 
-__all__ = ["Fired", "Engine", "compile_ruleset", "compile_condition"]
+__all__ = ["Fired", "Engine", "compile_ruleset", "compile_condition", "CorrelationEngine", "compile_correlations"]
 
 Cond = dict[str, Any]
 
@@ -210,3 +212,47 @@ class Engine:
         if errors:
             raise EngineError(f"rule action failed for rule '{errors[0].rule}'")
         return fired
+
+
+# ------------------------------------------------------------------ correlations (kind: correlation)
+# One fact per (correlation, group) that a new alert touched: {"corr", "sources", "fired", "unit"}.
+# The counting (independent sources in the window) is SQL over SQLite; durable-rules decides which
+# correlations fire; "fired" is persisted in SQLite, so the engine stays stateless and a restart
+# restores nothing.
+
+
+def compile_correlations(correlations: list[Any]) -> dict[str, Any]:
+    """The durable-rules JSON for every enabled correlation, under a content-versioned ruleset name."""
+    rules: dict[str, Any] = {}
+    for c in correlations:
+        if not c.enabled:
+            continue
+        cond = {"$and": [{"corr": c.id}, {"$gte": {"sources": c.threshold}}, {"fired": 0}]}
+        rules[c.id] = {"all": [{"m": cond}], "run": f"correlate|{c.id}|"}
+    if rules:
+        rules["_seen"] = {"all": [{"m": {"$ex": {"corr": 1}}}], "run": "seen||"}
+    version = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:12]
+    return {f"monitor_corr_{version}": rules}
+
+
+class CorrelationEngine(Engine):
+    """Decides which correlation facts cross their threshold (see :func:`compile_correlations`)."""
+
+    def __init__(self, correlations: list[Any]) -> None:  # noqa: D107 - no RuleSet here
+        self.definition = compile_correlations(correlations)
+        self.name = next(iter(self.definition))
+        with _LOCK:
+            host = _host()
+            if self.name not in host._ruleset_directory and self.definition[self.name]:
+                try:
+                    host.set_rulesets(copy.deepcopy(self.definition))
+                except Exception as exc:
+                    raise EngineError(f"durable-rules rejected the correlation rules: {exc}") from exc
+
+    def crossing(self, facts: list[dict[str, Any]]) -> list[int]:
+        """Indexes of the facts whose correlation fires now."""
+        out: list[int] = []
+        for i, fact in enumerate(facts):  # one sid per fact: each group is judged on its own
+            if self.evaluate([{**fact, "unit": i}]):
+                out.append(i)
+        return out

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from .correlation import Correlation, check_correlations, parse_correlation
 from .errors import Location, RuleError
 from .parse import (
     ID_RE, PLACEHOLDER_RE, SPECIAL_PLACEHOLDERS, Collector, digest, discover_rule_files, parse_list,
@@ -30,7 +31,7 @@ RULE_REQUIRED = ("id", "title", "level", "scope", "patterns", "match")
 EXCEPTION_KEYS = {"name", "cues", "of", "within", "direction", "effect"}
 TEST_KEYS = {"text", "match", "level", "captures", "because", "title", "published_at", "roles", "assertion",
              "regimes"}
-KINDS = ("list", "rule")
+KINDS = ("list", "rule", "correlation")
 
 
 def _parse_scope(raw: Any, marks: Marks, out: Collector, rule: str) -> Scope:
@@ -278,10 +279,18 @@ def _load(paths: list[str | Path], fail_fast: bool) -> RuleSet:
             continue
         seen[rule.id] = rule.location
         rules.append(rule)
+    correlations = _correlations(docs, set(seen), out)
     if not rules and not out.issues:
         out.error(Location(", ".join(map(str, paths)) or "."), "no rules found (expected YAML files with 'kind: rule')")
     version = hashlib.sha256("|".join(sorted(f"{r.id}@{r.version}" for r in rules if r.enabled)).encode()).hexdigest()[:12]
-    return RuleSet(rules=rules, lists=lists, version=version, issues=out.issues, files=[str(f) for f in files])
+    return RuleSet(rules=rules, lists=lists, version=version, issues=out.issues, files=[str(f) for f in files],
+                   correlations=correlations)
+
+
+def _correlations(docs: list[tuple[str, YamlDocument]], rule_ids: set[str], out: Collector) -> list[Correlation]:
+    parsed = [(c, doc.marks) for kind, doc in docs
+              if kind == "correlation" and (c := parse_correlation(doc.data, doc.marks, out)) is not None]
+    return check_correlations(parsed, rule_ids, out)
 
 
 def load_rules(paths: list[str | Path]) -> RuleSet:

@@ -287,6 +287,7 @@ class RuleSet:
     version: str
     issues: list[Issue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    correlations: list[Any] = field(default_factory=list)  # monitor.correlation.Correlation
 
     def rule(self, rule_id: str) -> Rule | None:
         for r in self.rules:

@@ -18,6 +18,7 @@ from .ingest import ItemError, iter_files, read_path
 from .sources import IngestReport, add_items, ingest_source
 from .pipeline import Analyzer
 from .alerts import make_alerts
+from .incidents import DEFAULT_WINDOW_DAYS, Grouper
 from .store import Store
 
 __all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once"]
@@ -55,11 +56,13 @@ def ingest_paths(store: Store, paths: list[Path], source: str, max_bytes: int = 
 
 
 def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> ScanReport:
+                 should_stop: Callable[[], bool] | None = None,
+                 incident_window_days: float = DEFAULT_WINDOW_DAYS) -> ScanReport:
     """Scan every article not yet scanned by the current ruleset version."""
     report = ScanReport()
     version = analyzer.ruleset.version
     total = store.count_to_scan(version)
+    grouper = Grouper(analyzer.ruleset, incident_window_days)
     after = ""
     while True:
         rows = store.articles_to_scan(version, batch, after)
@@ -79,6 +82,7 @@ def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: P
                 report.failed += 1
                 continue
             new, updated = store.save_scan(row["id"], version, alerts)
+            grouper.article_scanned(store, row["id"])
             report.scanned += 1
             report.alerts_new += new
             report.alerts_updated += updated
@@ -102,7 +106,8 @@ def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progres
             r = ingest_source(config, store, src)
             for k in ("added", "duplicates", "errors", "files"):
                 setattr(ingest, k, getattr(ingest, k) + getattr(r, k))
-        scan = scan_pending(store, analyzer, config.scan_batch, progress)
+        scan = scan_pending(store, analyzer, config.scan_batch, progress,
+                            incident_window_days=config.incident_window_days)
         status = "ok"
     finally:
         store.finish_run(run_id, status, articles_ingested=ingest.added, duplicates=ingest.duplicates,

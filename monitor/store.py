@@ -106,6 +106,70 @@ def m003_sources(db: sqlite_utils.Database) -> None:
         order by s.seen_at desc""")
 
 
+@migrations()
+def m006_incidents(db: sqlite_utils.Database) -> None:
+    """Near-duplicate copy clusters, incidents (one row per real-world event) and correlation firings."""
+    db["article_signatures"].create({
+        "article_id": str, "cluster_id": str, "outlet": str, "shingles": int, "minhash": bytes, "created_at": str,
+    }, pk="article_id", foreign_keys=[("article_id", "articles", "id")])
+    db["article_signatures"].create_index(["cluster_id"])
+    db["article_bands"].create({"band": int, "hash": int, "article_id": str})
+    db["article_bands"].create_index(["band", "hash"])
+    db["article_bands"].create_index(["article_id"])
+    db["incidents"].create({
+        "id": str, "rule_id": str, "supplier": str, "recipient": str, "item": str, "parties": str, "key": str,
+        "first_seen": str, "last_seen": str, "articles": int, "sources": int, "outlets": str, "copies": str,
+        "level": str, "severity": int, "assertion": str, "evidence": str, "evidence_alert": str,
+        "corroborated": int, "corroborated_by": str, "status": str, "note": str, "dismissed_severity": int,
+        "created_at": str, "updated_at": str,
+    }, pk="id", defaults={"status": "new", "note": "", "corroborated": 0, "corroborated_by": "[]",
+                          "parties": "[]", "outlets": "[]", "copies": "[]", "dismissed_severity": -1})
+    for cols in (["key"], ["status"], ["last_seen"]):
+        db["incidents"].create_index(cols)
+    db["alerts"].add_column("incident_id", str)
+    db["alerts"].add_column("incident_key", str)
+    db["alerts"].add_column("parties", str, not_null_default="[]")
+    db["alerts"].create_index(["incident_id"])
+    db["alerts"].create_index(["incident_key"])
+    db["alerts"].create_index(["parties"])
+    db["correlation_hits"].create({
+        "id": str, "correlation_id": str, "group_key": str, "level": str, "corroborates": int, "window_start": str, "window_end": str,
+        "sources": int, "articles": int, "alerts": str, "fired_at": str, "updated_at": str,
+    }, pk="id")
+    db["correlation_hits"].create_index(["correlation_id", "group_key"])
+    db["correlation_members"].create({"hit_id": str, "alert_id": str}, pk=("hit_id", "alert_id"))
+    db["correlation_members"].create_index(["alert_id"])
+    # Triage at incident level from the sqlite-utils CLI: confirming or dismissing an incident (or
+    # changing its note) applies to its alerts; a dismissal remembers the level it dismissed.
+    db.execute("""
+        create trigger incidents_triage after update of status, note on incidents
+        when new.status != old.status or new.note != old.note
+        begin
+            update alerts set status = case when new.status in ('confirmed', 'dismissed') then new.status
+                                            else status end,
+                              note = new.note, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+            where incident_id = new.id;
+            update incidents set dismissed_severity = case when new.status = 'dismissed' then new.severity
+                                                           else -1 end,
+                                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+            where id = new.id;
+        end""")
+    db.create_view("incidents_review", """
+        select i.id as incident, i.level, i.rule_id as rule, i.supplier, i.recipient, i.item, i.parties,
+               i.first_seen, i.last_seen, i.articles, i.sources, i.corroborated, i.assertion, i.evidence,
+               i.status, i.note, i.outlets, i.copies
+        from incidents i
+        order by i.severity desc, i.sources desc, i.last_seen desc""")
+    db.create_view("incident_alerts", """
+        select a.incident_id as incident, a.id as alert, a.level, a.rule_id as rule, a.status, a.note,
+               ar.published_at, ar.source, ar.url, ar.title, s.cluster_id as copy_of, s.outlet, a.evidence,
+               a.article_id
+        from alerts a join articles ar on ar.id = a.article_id
+        left join article_signatures s on s.article_id = a.article_id
+        where a.incident_id is not null
+        order by a.incident_id, ar.published_at, a.article_id""")
+
+
 class Store:
     """A monitor database file. Use :meth:`open`; close with :meth:`close` or ``with``."""
 
