@@ -8,6 +8,8 @@ weak / context alias policy.
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -70,6 +72,30 @@ def _longest(items: list[_Raw]) -> list[_Raw]:
         if r.end > cover_end:
             cover_start, cover_end = r.start, r.end
     return kept
+
+
+_WORD_AFTER = re.compile(r"[^\W\d_][\w'-]*")
+_WORD_BEFORE = re.compile(r"([^\W\d_][\w'-]*)([^\w\n]*)$")
+
+
+def in_proper_name(doc: Document, start: int, end: int) -> bool:
+    """A capitalised common noun inside a name in the body: "the Silver Merlin", "Nampo Coal Company".
+
+    Entries marked ``common_noun: true`` skip such hits. Titles are left alone (headlines are often
+    in title case); so is a capitalised word that only starts a sentence.
+    """
+    text = doc.text
+    word = text[start:end]
+    if start < doc.body_offset or not word[:1].isupper() or word.isupper():
+        return False
+    after = _WORD_AFTER.match(text, end + 1) if text[end:end + 1] == " " else None
+    if after and after.group(0)[:1].isupper():
+        return True
+    before = _WORD_BEFORE.search(text, max(doc.body_offset, start - 40), start)
+    if before is None or before.group(2) != " " or not before.group(1)[:1].isupper():
+        return False
+    head = text[max(doc.body_offset, before.start(1) - 3):before.start(1)].rstrip(" \"'\u201c\u2018")
+    return not (head == "" or head.endswith((".", "!", "?", "\n", ":")))
 
 
 def _is_word(ch: str) -> bool:
@@ -219,6 +245,8 @@ class Matcher:
             if spec.entries and entry.id not in spec.entries:
                 continue
             if spec.where and not entry.has(spec.where):
+                continue
+            if entry.attributes.get("common_noun") is True and in_proper_name(doc, r.start, r.end):
                 continue
             hits.append(Hit(spec.name, r.start, r.end, doc.text[r.start:r.end], entry=entry.id, label=entry.label,
                             weak=r.source.kind == "weak"))

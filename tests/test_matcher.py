@@ -380,3 +380,20 @@ def test_document_title_is_its_own_sentence_and_paragraph() -> None:
     assert doc.text == "Iran ships drones\n\nDrones were shipped. Iran denied it."
     assert [doc.text[s.start:s.end] for s in doc.sentences] == ["Iran ships drones", "Drones were shipped.", "Iran denied it."]
     assert [doc.text[p.start:p.end] for p in doc.paragraphs] == ["Iran ships drones", "Drones were shipped. Iran denied it."]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("North Korea exported coal to China.", True),
+    ("Coal left the port of Nampo.", True),  # capitalised only because it starts the sentence
+    ("The tanker met the Silver Merlin at sea.", False),  # a ship's name
+    ("Cargo of the Nampo Coal Company was seized.", False),  # inside a company name
+    ("He said: Coal was loaded at night.", True),
+])
+def test_common_noun_inside_a_name_is_not_a_hit(text: str, expected: bool) -> None:
+    from monitor.match import in_proper_name
+    doc = make_document(text, title="North Korea Coal Exports")
+    word = next(w for w in ("Coal", "coal", "Silver") if w in text)
+    start = doc.body_offset + text.index(word)
+    assert in_proper_name(doc, start, start + len(word)) is not expected
+    # the title is left alone: headlines are often written in title case
+    assert in_proper_name(doc, doc.text.index("Coal"), doc.text.index("Coal") + 4) is False
