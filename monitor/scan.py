@@ -71,7 +71,9 @@ def ingest_paths(store: Store, paths: list[Path], source: str, max_bytes: int = 
 
 
 def lookback_since(days: int, now: datetime | None = None) -> str:
-    """The ISO-8601 UTC start of a look-back window of ``days`` days."""
+    """The ISO-8601 UTC start of a look-back window of ``days`` days (0: no rescans at all)."""
+    if days <= 0:
+        return "9999-12-31T23:59:59Z"
     start = (now or datetime.now(timezone.utc)) - timedelta(days=days)
     return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -6,7 +6,6 @@ import random
 import shutil
 import signal
 import time
-from pathlib import Path
 
 from daemon_helpers import (
     article_text, log_of, make_project, monitor, q, rule_text, start_daemon, stop, wait_for, wait_started,
