@@ -27,7 +27,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -39,14 +38,12 @@ from .config import Config, Source
 from .errors import MonitorError
 from .instance import InstanceLock
 from .notify import notify_pending
-from .parse import discover_rule_files
 from .pipeline import Analyzer
-from .rules import lint_rules
-from .ruletest import run_rule_tests
+from .reload import rules_fingerprint, validate_ruleset
 from .scan import IngestReport, ScanReport, ingest_source, lookback_since, scan_pending
 from .store import Store, utcnow
 
-__all__ = ["Daemon", "Stopping", "validate_ruleset", "rules_fingerprint", "STOP_GRACE"]
+__all__ = ["Daemon", "Stopping", "STOP_GRACE"]
 
 log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 8.0  # seconds a job may take to notice the stop flag before the process exits anyway
@@ -57,42 +54,6 @@ JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None
 
 class Stopping(BaseException):
     """Raised inside a job when the daemon is stopping (a BaseException so input handlers don't eat it)."""
-
-
-def rules_fingerprint(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    """Path, mtime and size of every rule and list file: changes when any file is edited, added or removed."""
-    out = []
-    for f in discover_rule_files(list(paths)):
-        try:
-            st = f.stat()
-            out.append((str(f), st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((str(f), -1, -1))
-    return tuple(out)
-
-
-def validate_ruleset(paths: list[Path]) -> tuple[Analyzer | None, list[tuple[str, str]]]:
-    """Load, lint and run the inline tests of the rules under ``paths``.
-
-    Returns ``(analyzer, [])`` when everything passes, else ``(None, [(location, message), ...])``.
-    """
-    try:
-        ruleset, issues = lint_rules(list(paths))
-    except MonitorError as exc:
-        return None, [(str(exc.location or ""), str(exc))]
-    errors = [(str(i.location) if getattr(i, "location", None) else "", str(i))
-              for i in issues if i.severity == "error"]
-    if errors:
-        return None, errors
-    try:
-        analyzer = Analyzer(ruleset)
-    except MonitorError as exc:
-        return None, [(str(exc.location or ""), str(exc))]
-    failed = [r for r in run_rule_tests(ruleset, analyzer) if not r.passed]
-    if failed:
-        return None, [(str(r.test.location or ""),
-                       f"{r.test.location}: rule '{r.rule}' test {r.index + 1} failed: {r.reason}") for r in failed]
-    return analyzer, []
 
 
 class _StoppableStore:
