@@ -16,7 +16,10 @@ from .pipeline import Analyzer
 from .rules import lint_rules, load_rules
 from .ruletest import run_rule_tests
 from .ruletypes import LEVELS, RuleSet
-from .scan import ScanReport, ingest_paths, run_once, scan_pending
+from .daemon import Daemon
+from .instance import InstanceLock
+from .logs import LOG_FORMATS, setup_logging
+from .scan import ScanReport, ingest_paths, lookback_since, run_once, scan_pending
 from .store import Store
 
 __all__ = ["cli", "main"]
@@ -60,16 +63,27 @@ def _print_scan(store: Store, ruleset: RuleSet, s: ScanReport, since_run: str) -
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Run one cycle (ingest every source, then scan) and exit.")
-@pass_ctx
-def run(obj: Ctx, once: bool) -> None:
-    """Ingest every configured source, then scan new articles into alerts."""
-    if not once:
-        raise click.UsageError("the scheduled daemon is not available yet; use 'monitor run --once'")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="Daemon log lines on stderr: readable text or one JSON object per line.")
+@click.pass_context
+def run(click_ctx: click.Context, once: bool, log_format: str) -> None:
+    """Run until stopped (SIGTERM/Ctrl-C): each source on its schedule, then a scan; rules reload live.
+
+    With --once: ingest every configured source, scan new articles into alerts, and exit.
+    Rescans for a changed ruleset cover the last 'rescan_days' days (config); newer articles are
+    always scanned.
+    """
+    obj: Ctx = click_ctx.find_object(Ctx)
     config = obj.config
+    if not once:
+        setup_logging(log_format, verbose=click_ctx.find_root().params.get("verbose", False))
+        with errors_to_click():
+            sys.exit(Daemon(config).run())
     ruleset = obj.ruleset()
-    with obj.store() as store, errors_to_click():
+    with errors_to_click(), InstanceLock(config.database, config.path.resolve()), obj.store() as store:
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
-        ingest, scan = run_once(config, store, Analyzer(ruleset), progress_printer("scanning"))
+        ingest, scan = run_once(config, store, Analyzer(ruleset), progress_printer("scanning"),
+                                since=lookback_since(config.rescan_days))
         click.echo(f"ingested {ingest.added:,} new article(s) from {len(config.sources)} source(s) "
                    f"({ingest.duplicates:,} already stored, {ingest.errors:,} error(s))")
         _print_scan(store, ruleset, scan, started)
@@ -103,14 +117,20 @@ def ingest(obj: Ctx, targets: tuple[str, ...], source: str) -> None:
 
 
 @cli.command()
+@click.option("--all", "all_", is_flag=True, help="Rescan every article, not only the 'rescan_days' window.")
 @pass_ctx
-def scan(obj: Ctx) -> None:
-    """Scan every article not yet scanned by the current ruleset."""
+def scan(obj: Ctx, all_: bool) -> None:
+    """Scan every article not yet scanned by the current ruleset.
+
+    Articles scanned by an older ruleset are rescanned only when published in the last
+    'rescan_days' days (config), unless --all.
+    """
     ruleset = obj.ruleset()
+    since = None if all_ else lookback_since(obj.config.rescan_days)
     with obj.store() as store, errors_to_click():
         started = store.query("select strftime('%Y-%m-%dT%H:%M:%SZ','now') as t")[0]["t"]
         report = scan_pending(store, Analyzer(ruleset), obj.config.scan_batch, progress_printer("scanning"),
-                              incident_window_days=obj.config.incident_window_days)
+                              since=since, incident_window_days=obj.config.incident_window_days)
         _print_scan(store, ruleset, report, started)
 
 
@@ -206,6 +226,10 @@ from .cli_sources import sources  # noqa: E402
 
 cli.add_command(sources)
 cli.add_command(incidents)
+from .cli_daemon import backup, status  # noqa: E402  (commands in their own module)
+
+cli.add_command(status)
+cli.add_command(backup)
 
 
 def main() -> None:

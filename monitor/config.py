@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ConfigError, Location
 from .yamlfile import Marks, load_yaml_file
 
-__all__ = ["Config", "Source", "SETTINGS", "SOURCE_KINDS", "load_config", "parse_duration"]
+__all__ = ["Config", "NotifyConfig", "Source", "SETTINGS", "SOURCE_KINDS", "load_config", "parse_duration"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,17 @@ SETTINGS = (
     Setting("user_agent", "monitor/0.1 (sanctions news monitor)", "User-Agent header of every request"),
     Setting("incident_window_days", 30, "alerts with the same incident key more than this many days apart "
             "(by published time) are separate incidents"),
+    Setting("rescan_days", 30, "when the rules change, rescan articles published in the last N days (0: none)"),
+    Setting("rules_poll", 2.0, "how often 'monitor run' checks rule and list files for changes (seconds)"),
+    Setting("notify", None, "optional notifications: {urls, min_level, mode, realert, dedupe, retry}"),
 )
 SOURCE_KINDS = ("folder", "jsonl", "feed")
 SOURCE_KEYS = {"name", "kind", "path", "url", "every", "cron", "fetch_pages", "max_entries", "fields"}
 FIELD_NAMES = ("title", "text", "url", "published_at", "source", "author")
+NOTIFY_KEYS = {"urls", "min_level", "mode", "realert", "dedupe", "retry"}
+NOTIFY_MODES = ("per-alert", "digest")
+NOTIFY_LEVELS = ("info", "low", "medium", "high", "critical")
+DEDUPE_COLUMNS = ("rule_id", "article_id", "level", "captures", "supplier", "recipient", "item", "regimes")
 DEFAULT_EVERY = 900.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -75,6 +82,18 @@ def parse_duration(value: Any) -> float | None:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Where and how to send alerts (apprise URLs)."""
+
+    urls: tuple[str, ...]
+    min_level: str = "medium"
+    mode: str = "per-alert"  # per-alert | digest
+    realert: float = 86400.0  # seconds: the same dedupe key is not re-sent within this window
+    dedupe: tuple[str, ...] = ("rule_id", "captures")
+    retry: float = 60.0  # seconds before the first retry of a failed send (doubles each time)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     database: Path
@@ -89,6 +108,9 @@ class Config:
     host_delay: float = 1.0
     user_agent: str = "monitor/0.1 (sanctions news monitor)"
     incident_window_days: int = 30
+    rescan_days: int = 30
+    rules_poll: float = 2.0
+    notify: NotifyConfig | None = None
 
 
 def _number(data: dict[str, Any], key: str, marks: Marks, default: float, zero_ok: bool = False) -> float:
@@ -136,6 +158,58 @@ def _source_extras(src: dict[str, Any], name: str, kind: str, marks: Marks, i: i
                               f"{', '.join(FIELD_NAMES)})", marks.key("sources", i, "fields", key))
     out["fields"] = tuple(sorted(fields.items()))
     return out
+
+
+def _duration(raw: Any, key: str, loc: Location) -> float:
+    value = parse_duration(raw)
+    if value is None:
+        raise ConfigError(f"'{key}' must be a duration such as 90, 30s, 15m, 2h or 1d, got {raw!r}", loc)
+    return value
+
+
+def _notify(raw: Any, marks: Marks) -> NotifyConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError("'notify' must be a mapping with urls (and optionally min_level, mode, realert, "
+                          "dedupe, retry)", marks.value("notify"))
+    for key in raw:
+        if key not in NOTIFY_KEYS:
+            raise ConfigError(f"unknown key '{key}' in notify (allowed: {', '.join(sorted(NOTIFY_KEYS))})",
+                              marks.key("notify", key))
+    urls = raw.get("urls")
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
+        raise ConfigError("notify 'urls' must be a list of apprise URLs such as json://host/path or "
+                          "mailto://user:pass@example.com", marks.value("notify", "urls") if "urls" in raw
+                          else marks.value("notify"))
+    import apprise  # only configs with notify pay for the import
+
+    for i, url in enumerate(urls):
+        if apprise.Apprise.instantiate(url) is None:
+            raise ConfigError(f"notify: not a supported apprise URL: {url!r}",
+                              marks.value("notify", "urls", i) if isinstance(raw["urls"], list)
+                              else marks.value("notify", "urls"))
+    level = raw.get("min_level", "medium")
+    if level not in NOTIFY_LEVELS:
+        raise ConfigError(f"notify 'min_level' must be one of {', '.join(NOTIFY_LEVELS)}, got {level!r}",
+                          marks.value("notify", "min_level"))
+    mode = raw.get("mode", "per-alert")
+    if mode not in NOTIFY_MODES:
+        raise ConfigError(f"notify 'mode' must be one of {', '.join(NOTIFY_MODES)}, got {mode!r}",
+                          marks.value("notify", "mode"))
+    dedupe = raw.get("dedupe", ["rule_id", "captures"])
+    if isinstance(dedupe, str):
+        dedupe = [dedupe]
+    if not isinstance(dedupe, list) or not dedupe or any(d not in DEDUPE_COLUMNS for d in dedupe):
+        raise ConfigError(f"notify 'dedupe' must be a list of alert columns from {', '.join(DEDUPE_COLUMNS)}, "
+                          f"got {dedupe!r}", marks.value("notify", "dedupe"))
+    realert = raw.get("realert", "1d")
+    realert_s = 0.0 if realert in (0, "0") else _duration(realert, "notify.realert",
+                                                          marks.value("notify", "realert"))
+    retry = _duration(raw.get("retry", 60), "notify.retry", marks.value("notify", "retry"))
+    return NotifyConfig(tuple(urls), level, mode, realert_s, tuple(dedupe), retry)
 
 
 def _int(data: dict[str, Any], key: str, marks: Marks, default: int) -> int:
@@ -215,7 +289,10 @@ def load_config(path: str | Path, database: str | Path | None = None) -> Config:
                   max_redirects=_int(data, "max_redirects", marks, 5),
                   host_delay=_number(data, "host_delay", marks, 1.0, zero_ok=True),
                   user_agent=_user_agent(data, marks),
-                  incident_window_days=_int(data, "incident_window_days", marks, 30))
+                  incident_window_days=_int(data, "incident_window_days", marks, 30),
+                  rescan_days=_rescan_days(data, marks),
+                  rules_poll=_duration(data.get("rules_poll", 2.0), "rules_poll", marks.value("rules_poll")),
+                  notify=_notify(data.get("notify"), marks))
 
 
 def _user_agent(data: dict[str, Any], marks: Marks) -> str:
@@ -223,3 +300,11 @@ def _user_agent(data: dict[str, Any], marks: Marks) -> str:
     if not isinstance(value, str) or not value.strip() or "\n" in value:
         raise ConfigError("'user_agent' must be a one-line text", marks.value("user_agent"))
     return value.strip()
+
+
+def _rescan_days(data: dict[str, Any], marks: Marks) -> int:
+    value = data.get("rescan_days", 30)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"'rescan_days' must be a whole number of days (0 or more), got {value!r}",
+                          marks.value("rescan_days"))
+    return value

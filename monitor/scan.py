@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +22,7 @@ from .alerts import make_alerts
 from .incidents import DEFAULT_WINDOW_DAYS, Grouper
 from .store import Store
 
-__all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once"]
+__all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once", "lookback_since"]
 
 log = logging.getLogger("monitor")
 Progress = Callable[[int, int], None]
@@ -55,17 +56,30 @@ def ingest_paths(store: Store, paths: list[Path], source: str, max_bytes: int = 
     return report
 
 
+def lookback_since(days: int, now: datetime | None = None) -> str:
+    """The ISO-8601 UTC start of a look-back window of ``days`` days (0: no rescans at all)."""
+    if days <= 0:
+        return "9999-12-31T23:59:59Z"
+    start = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None,
+                 should_stop: Callable[[], bool] | None = None, since: str | None = None,
                  incident_window_days: float = DEFAULT_WINDOW_DAYS) -> ScanReport:
-    """Scan every article not yet scanned by the current ruleset version."""
+    """Scan every article not yet scanned by the current ruleset version; group alerts into incidents.
+
+    With ``since`` (see :func:`lookback_since`), articles already scanned by an older ruleset
+    are rescanned only when published (or, undated, ingested) since then; never-scanned
+    articles are always scanned.
+    """
     report = ScanReport()
     version = analyzer.ruleset.version
-    total = store.count_to_scan(version)
+    total = store.count_to_scan(version, since)
     grouper = Grouper(analyzer.ruleset, incident_window_days)
     after = ""
     while True:
-        rows = store.articles_to_scan(version, batch, after)
+        rows = store.articles_to_scan(version, batch, after, since)
         if not rows:
             break
         for row in rows:
@@ -94,9 +108,12 @@ def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: P
     return report
 
 
-def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progress | None = None
-             ) -> tuple[IngestReport, ScanReport]:
-    """Ingest every configured source, then scan; the run is recorded in ``runs``."""
+def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progress | None = None,
+             since: str | None = None) -> tuple[IngestReport, ScanReport]:
+    """Ingest every configured source, then scan; the run is recorded in ``runs``.
+
+    ``since`` is the rescan look-back (see :func:`scan_pending`); None rescans everything.
+    """
     run_id = store.start_run("cycle", analyzer.ruleset.version)
     ingest = IngestReport()
     status = "failed"
@@ -106,7 +123,7 @@ def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progres
             r = ingest_source(config, store, src)
             for k in ("added", "duplicates", "errors", "files"):
                 setattr(ingest, k, getattr(ingest, k) + getattr(r, k))
-        scan = scan_pending(store, analyzer, config.scan_batch, progress,
+        scan = scan_pending(store, analyzer, config.scan_batch, progress, since=since,
                             incident_window_days=config.incident_window_days)
         status = "ok"
     finally:

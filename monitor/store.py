@@ -107,6 +107,27 @@ def m003_sources(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_daemon(db: sqlite_utils.Database) -> None:
+    """The daemon's heartbeat, per-job schedule and results, and sent notifications."""
+    db["daemon"].create({
+        "id": int, "pid": int, "host": str, "config": str, "started_at": str, "heartbeat_at": str,
+        "stopped_at": str, "status": str, "ruleset_version": str, "ruleset_loaded_at": str,
+    }, pk="id")
+    db["jobs"].create({
+        "name": str, "kind": str, "schedule": str, "last_started_at": str, "last_finished_at": str,
+        "last_status": str, "last_error": str, "next_run_at": str, "last_ingested": int, "last_scanned": int,
+        "last_alerts_new": int, "runs_ok": int, "runs_failed": int,
+    }, pk="name", defaults={"runs_ok": 0, "runs_failed": 0, "last_error": ""})
+    db["notifications"].create({
+        "alert_id": str, "dedupe_key": str, "level": str, "status": str, "attempts": int, "last_error": str,
+        "created_at": str, "sent_at": str, "next_attempt_at": str,
+    }, pk="alert_id", defaults={"attempts": 0, "last_error": ""})
+    db["notifications"].create_index(["dedupe_key"])
+    db["notifications"].create_index(["status", "next_attempt_at"])
+    db["monitor_state"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
 def m006_incidents(db: sqlite_utils.Database) -> None:
     """Near-duplicate copy clusters, incidents (one row per real-world event) and correlation firings."""
     db["article_signatures"].create({
@@ -304,19 +325,27 @@ class Store:
                                [source]).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
-    def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
-        """Articles not yet scanned by ``ruleset_version``, oldest ingested first."""
+    @staticmethod
+    def _to_scan(since: str | None) -> str:
+        """Never-scanned articles, plus (when ``since`` is given) only those published since then."""
+        if since is None:
+            return "(scanned_ruleset is null or scanned_ruleset != :v)"
+        return ("(scanned_ruleset is null or (scanned_ruleset != :v and "
+                "coalesce(nullif(published_at, ''), ingested_at) >= :since))")
+
+    def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "",
+                         since: str | None = None) -> list[dict[str, Any]]:
+        """Articles not yet scanned by ``ruleset_version`` in id order; ``since`` limits rescans."""
         rows = self.db.execute(
-            "select id, title, text, published_at from articles where id > ? and "
-            "(scanned_ruleset is null or scanned_ruleset != ?) order by id limit ?",
-            [after, ruleset_version, limit],
+            "select id, title, text, published_at from articles where id > :after and "
+            f"{self._to_scan(since)} order by id limit :limit",
+            {"after": after, "v": ruleset_version, "limit": limit, "since": since},
         ).fetchall()
         return [dict(zip(("id", "title", "text", "published_at"), r)) for r in rows]
 
-    def count_to_scan(self, ruleset_version: str) -> int:
-        return self.db.execute(
-            "select count(*) from articles where scanned_ruleset is null or scanned_ruleset != ?",
-            [ruleset_version]).fetchone()[0]
+    def count_to_scan(self, ruleset_version: str, since: str | None = None) -> int:
+        return self.db.execute(f"select count(*) from articles where {self._to_scan(since)}",
+                               {"v": ruleset_version, "since": since}).fetchone()[0]
 
     def save_scan(self, article_id: str, ruleset_version: str, alerts: list[dict[str, Any]],
                   error: str = "") -> tuple[int, int]:
@@ -366,6 +395,16 @@ class Store:
     def count(self, table: str, where: str = "", params: list[Any] | None = None) -> int:
         sql = f"select count(*) from [{table}]" + (f" where {where}" if where else "")
         return int(self.db.execute(sql, params or []).fetchone()[0])
+
+    def backup(self, dest: str | Path) -> None:
+        """Copy the database to ``dest`` with SQLite's online backup API (safe while it is written)."""
+        target = sqlite3.connect(str(dest))
+        try:
+            self.db.conn.backup(target, pages=1024)
+        except sqlite3.Error as exc:
+            raise StoreError(f"backup failed: {exc}", Location(str(dest))) from exc
+        finally:
+            target.close()
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         cur = self.db.execute(sql, params or [])

@@ -174,12 +174,14 @@ def test_rules_explain_unknown_rule(runner, cfg):
     assert any(l.startswith("Error: unknown rule 'no_such_rule'") for l in lines(r.output)), r.output
 
 
-def test_run_without_once_is_a_usage_error(runner, cfg, tmp_path):
-    db = tmp_path / "m.db"
-    r = invoke(runner, *cfg, "--db", str(db), "run")
-    assert r.exit_code == 2
-    assert "run --once" in r.output
-    assert not db.exists()
+def test_run_daemon_refuses_to_start_on_invalid_rules(runner, repo, tmp_path):
+    # The daemon itself is tested as a real process in test_daemon_*.py.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"rules: [{repo / 'tests' / 'data' / 'rules' / 'invalid' / 'bad_regex.yaml'}]\n")
+    r = invoke(runner, "--config", str(config), "--db", str(tmp_path / "m.db"), "run")
+    assert r.exit_code == 1
+    assert "the rules are not valid, not starting" in r.output
+    assert "bad_regex.yaml:" in r.output
 
 
 # ------------------------------------------------------------------ bad input never stops ingest
