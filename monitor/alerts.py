@@ -40,6 +40,17 @@ def render_message(m: RuleMatch, evidence: str) -> str:
             return m.level
         if name == "rule":
             return m.rule.id
+        if name in ("supplier", "recipient", "item"):
+            hit = getattr(m.roles, name) if m.roles is not None else None
+            if hit is None:
+                return "unknown" if name != "item" else ""
+            if attr == "ids":
+                return hit.entry or " ".join(hit.text.split())
+            return " ".join((hit.text if attr == "terms" or not hit.label else hit.label).split())
+        if name == "assertion":
+            return m.assertion
+        if name in ("regimes", "resolutions"):
+            return ", ".join(getattr(m.regimes, "authorities" if name == "regimes" else "resolutions"))
         hits = m.hits.get(name, [])
         values: list[str] = []
         for h in hits:

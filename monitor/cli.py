@@ -51,14 +51,24 @@ def _print_scan(store: Store, ruleset: RuleSet, s: ScanReport, since_run: str) -
         rules = ", ".join(f"{r} {n}" for r, n in sorted(s.by_rule.items()))
         click.echo(f"alerts by level: {levels}")
         click.echo(f"alerts by rule: {rules}")
-    rows = store.query(
-        "select a.level, a.rule_id as rule, a.message from alerts a join articles ar on ar.id = a.article_id "
-        "where a.updated_at >= ? order by a.severity desc, ar.published_at desc limit 15", [since_run])
-    for r in rows:
-        msg = r["message"] if len(r["message"]) <= 110 else r["message"][:107] + "..."
-        click.echo(f"  [{r['level']:>8}] {r['rule']}: {msg}")
+    incidents = store.query(
+        "select i.level, i.rule_id as rule, i.articles, i.sources, i.corroborated, a.message from incidents i "
+        "left join alerts a on a.id = i.evidence_alert where i.updated_at >= ? "
+        "order by i.severity desc, i.sources desc, i.last_seen desc", [since_run])
+    if incidents:
+        click.echo(f"incidents updated: {len(incidents):,} (one per event: rule, supplier, recipient, kind of item)")
+    for r in incidents[:15]:
+        msg = r["message"] or ""
+        msg = msg if len(msg) <= 90 else msg[:87] + "..."
+        extra = ", corroborated" if r["corroborated"] else ""
+        click.echo(f"  [{r['level']:>8}] {r['rule']}: {msg} [{r['articles']} article(s), "
+                   f"{r['sources']} source(s){extra}]")
+    if len(incidents) > 15:
+        click.echo(f"  ... and {len(incidents) - 15:,} more")
     db = store.path
-    click.echo(f"review: sqlite-utils rows {db} alerts_review --table")
+    click.echo(f"review: sqlite-utils rows {db} incidents_review --table -c incident -c level -c rule "
+               f"-c supplier -c recipient -c articles -c sources -c evidence")
+    click.echo(f"        sqlite-utils rows {db} alerts_review --table")
 
 
 @cli.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import MonitorError
-from .facts import exception_fires
+from .facts import exceptions_firing
 from .pipeline import Analyzer
 from .ruletypes import All, AnyOf, AtLeast, MatchNode, Near, Not, Ref, RoleRef
 
@@ -78,8 +78,9 @@ def explain(analyzer: Analyzer, rule_id: str, text: str, title: str = "", publis
         snippet = " ".join(doc.text[uf.unit.start:uf.unit.end].split())
         out.append(f"{uf.unit.kind} {uf.unit.index} @{uf.unit.start}-{uf.unit.end}: {snippet!r}")
         out += describe(rule.match, uf.fact, 1)
+        firing = exceptions_firing(doc, rule.exceptions, uf.hits)
         for exc in rule.exceptions:
-            cues = exception_fires(doc, exc, uf.hits)
+            cues = firing[exc.name]
             state = "FIRED" if cues else "no"
             where = f" (cue {', '.join(repr(c.text) for c in cues)})" if cues else ""
             effect = {"suppress": "suppress", "lower": f"lower to {exc.level}"}.get(exc.effect, "annotate")

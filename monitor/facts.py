@@ -19,7 +19,7 @@ from .match import Hit, PatternHits
 from .roles import Regimes, Roles, article_date, regimes_of, resolve_roles, role_facts, sanctioned_side
 from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, Rule, TermList
 
-__all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires"]
+__all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires", "exceptions_firing"]
 
 
 @dataclass
@@ -96,27 +96,65 @@ def near_holds(doc: Document, node: Near, hits: dict[str, list[Hit]]) -> bool:
     return False
 
 
-def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]]) -> list[Hit]:
-    """The cue hits that trigger ``exc`` in a unit (empty when it does not fire)."""
+def _qualified(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]]) -> tuple[list[Hit], set[tuple[str, int]]]:
+    """The cues of ``exc`` that qualify a word of its ``of`` patterns, and the (pattern, word) pairs they qualify."""
     cues = hits.get(exc.cues.name, [])
-    if not cues or not exc.of:
-        return cues
-    anchors = [doc.word_index(h.start) for p in exc.of for h in hits.get(p, [])]
-    if not anchors:
-        return []
-    if not exc.within:
-        return cues
-    fired = []
+    anchors = {(p, doc.word_index(h.start)) for p in exc.of for h in hits.get(p, [])}
+    used: list[Hit] = []
+    covered: set[tuple[str, int]] = set()
     for cue in cues:
         c = doc.word_index(cue.start)
-        for a in anchors:
-            d = a - c  # positive: cue before the anchor
-            if (exc.direction == "before" and 0 < d <= exc.within) or \
-               (exc.direction == "after" and 0 < -d <= exc.within) or \
-               (exc.direction == "around" and abs(d) <= exc.within):
-                fired.append(cue)
-                break
-    return fired
+        mine = {(p, a) for p, a in anchors if _in_scope(exc, a - c)}
+        if mine:
+            used.append(cue)
+            covered |= mine
+    return used, covered
+
+
+def _in_scope(exc: ExceptionSpec, d: int) -> bool:
+    """``d`` is anchor word minus cue word: positive when the cue comes first."""
+    return ((exc.direction == "before" and 0 < d <= exc.within) or
+            (exc.direction == "after" and 0 < -d <= exc.within) or
+            (exc.direction == "around" and abs(d) <= exc.within))
+
+
+def exceptions_firing(doc: Document, exceptions: list[ExceptionSpec], hits: dict[str, list[Hit]]
+                      ) -> dict[str, list[Hit]]:
+    """The cue hits that trigger each exception in a unit (an empty list when it does not fire).
+
+    An exception without ``of``/``within`` fires on any of its cues. With them, a cue qualifies the
+    words of the ``of`` patterns within ``within`` words in its ``direction`` (NegEx-style), and the
+    exception fires only when, for one of its ``of`` patterns, no word of that pattern in the unit is
+    left unqualified by the unit's suppressing and lowering exceptions taken together. So in "a tanker
+    transferred fuel ..., in an attempt to evade limits on deliveries" the plan qualifies
+    "deliveries" but the report "transferred" still stands, while in "any sale of weapons would be
+    prohibited under resolutions that bar exporting arms" every transfer word is qualified.
+    """
+    out: dict[str, list[Hit]] = {}
+    scoped: dict[str, tuple[list[Hit], set[tuple[str, int]]]] = {}
+    for exc in exceptions:
+        cues = hits.get(exc.cues.name, [])
+        if not cues or not exc.of or not exc.within:
+            has_anchor = not exc.of or any(hits.get(p) for p in exc.of)
+            out[exc.name] = cues if has_anchor else []
+        else:
+            scoped[exc.name] = _qualified(doc, exc, hits)
+    mood = set().union(*(cov for name, (_, cov) in scoped.items()
+                         if next(e for e in exceptions if e.name == name).effect in ("suppress", "lower")))
+    for exc in exceptions:
+        if exc.name not in scoped:
+            continue
+        used, covered = scoped[exc.name]
+        pool = mood | covered
+        whole = any(hits.get(p) and all((p, doc.word_index(h.start)) in pool for h in hits[p]) for p in exc.of)
+        out[exc.name] = used if used and whole else []
+    return out
+
+
+def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]],
+                    exceptions: list[ExceptionSpec] | None = None) -> list[Hit]:
+    """The cue hits that trigger ``exc`` in a unit, judged with the rule's other ``exceptions``."""
+    return exceptions_firing(doc, exceptions or [exc], hits)[exc.name]
 
 
 def _lookup(lists: dict[str, TermList]) -> Any:
@@ -178,8 +216,9 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
             fact[f"p_{name}"] = len(in_unit[name])
         for node in nears:
             fact[f"n{node.index}"] = 1 if near_holds(doc, node, in_unit) else 0
+        firing = exceptions_firing(doc, rule.exceptions, in_unit)
         for exc in rule.exceptions:
-            fact[f"x_{exc.name}"] = 1 if exception_fires(doc, exc, in_unit) else 0
+            fact[f"x_{exc.name}"] = 1 if firing[exc.name] else 0
         roles, regimes, sanctioned = None, Regimes(), False
         if rule.roles is not None:
             roles = resolve_roles(rule.roles, doc, unit, in_unit)

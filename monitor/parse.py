@@ -27,7 +27,8 @@ __all__ = ["discover_rule_files", "Collector", "parse_list", "parse_pattern", "p
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.(ids|terms))?\}")
-SPECIAL_PLACEHOLDERS = {"evidence", "title", "level", "rule"}
+SPECIAL_PLACEHOLDERS = {"evidence", "title", "level", "rule", "supplier", "recipient", "item", "assertion",
+                        "regimes", "resolutions"}
 
 LIST_KEYS = {"kind", "id", "title", "description", "entries"}
 ENTRY_KEYS = {"id", "label", "aliases", "acronyms", "weak_aliases", "context_aliases", "attributes"}

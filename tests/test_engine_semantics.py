@@ -205,6 +205,25 @@ def test_exceptions_apply_per_unit(analyzer: Analyzer) -> None:
     assert analysis.best("claim").level == "high"  # type: ignore[union-attr]
 
 
+
+def test_a_scoped_exception_needs_every_word_it_qualifies(analyzer: Analyzer) -> None:
+    # "not" qualifies "shipped" only; "sold" is reported unqualified, so the claim stands.
+    m = only(run(analyzer, "claim", "Iran has not shipped drones but sold rifles."))
+    assert m.fired and m.suppressed_by == [] and m.level == "high"
+    # every transfer word qualified by the same cue: suppressed as before
+    assert not only(run(analyzer, "claim", "Iran has not shipped drones.")).fired
+
+
+def test_scoped_exceptions_cover_the_words_together(analyzer: Analyzer) -> None:
+    # "would" qualifies "sold", "not" qualifies "shipped": no transfer word is left as a report,
+    # so both fire and the suppression wins.
+    m = only(run(analyzer, "claim", "Iran would have sold rifles and has not shipped drones."))
+    assert m.suppressed_by == ["negated"] and not m.fired
+    # with a report left over ("delivered"), neither fires
+    m = only(run(analyzer, "claim", "Iran would have sold rifles, has not shipped drones and delivered shells."))
+    assert m.fired and m.suppressed_by == [] and m.lowered_by == [] and m.level == "high"
+
+
 # ---------------------------------------------------------------- not / at_least
 
 def test_not_of_a_pattern(analyzer: Analyzer) -> None:

@@ -173,7 +173,7 @@ def test_lint_reports_every_problem_in_every_file(tmp_path: Path, monkeypatch: p
         (f"{b}:15:17", "error", "third", "pattern 'state' refers to unknown list 'states' (known lists: places)"),
         (f"{b}:16:32", "error", "third", "pattern 'place': no entry of list 'places' satisfies where {'embargo': True}"),
         (f"{b}:17:15", "error", "third", "match refers to unknown pattern 'state' (patterns: place)"),
-        (f"{b}:18:10", "error", "third", "message placeholder '{country}' is not a pattern name or one of evidence, level, rule, title"),
+        (f"{b}:18:10", "error", "third", "message placeholder '{country}' is not a pattern name or one of assertion, evidence, item, level, recipient, regimes, resolutions, rule, supplier, title"),
         (f"{b}:22:14", "error", "third", "test expects unknown exception 'negated'"),
     }
     assert got == expected
@@ -183,7 +183,7 @@ def test_lint_reports_every_problem_in_every_file(tmp_path: Path, monkeypatch: p
     # Issues render like the CLI prints them; warnings say so.
     rendered = [str(i) for i in issues]
     assert f"{a}:8:3: warning: rule 'first': pattern 'spare' is never used in match, exceptions or message" in rendered
-    assert f"{b}:18:10: rule 'third': message placeholder '{{country}}' is not a pattern name or one of evidence, level, rule, title" in rendered
+    assert f"{b}:18:10: rule 'third': message placeholder '{{country}}' is not a pattern name or one of assertion, evidence, item, level, recipient, regimes, resolutions, rule, supplier, title" in rendered
     # load_rules stops at the first error: lists are validated before rules, whatever the file order.
     with pytest.raises(RuleError) as info:
         load_rules(["lintdir"])
