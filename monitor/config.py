@@ -47,7 +47,8 @@ FIELD_NAMES = ("title", "text", "url", "published_at", "source", "author")
 NOTIFY_KEYS = {"urls", "min_level", "mode", "realert", "dedupe", "retry"}
 NOTIFY_MODES = ("per-alert", "digest")
 NOTIFY_LEVELS = ("info", "low", "medium", "high", "critical")
-DEDUPE_COLUMNS = ("rule_id", "article_id", "level", "captures", "supplier", "recipient", "item", "regimes")
+DEDUPE_COLUMNS = ("incident_id", "rule_id", "article_id", "level", "captures", "supplier", "recipient", "item",
+                  "regimes")
 DEFAULT_EVERY = 900.0
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -89,7 +90,7 @@ class NotifyConfig:
     min_level: str = "medium"
     mode: str = "per-alert"  # per-alert | digest
     realert: float = 86400.0  # seconds: the same dedupe key is not re-sent within this window
-    dedupe: tuple[str, ...] = ("rule_id", "captures")
+    dedupe: tuple[str, ...] = ("incident_id", "level")  # one message per incident and level
     retry: float = 60.0  # seconds before the first retry of a failed send (doubles each time)
 
 
@@ -199,7 +200,7 @@ def _notify(raw: Any, marks: Marks) -> NotifyConfig | None:
     if mode not in NOTIFY_MODES:
         raise ConfigError(f"notify 'mode' must be one of {', '.join(NOTIFY_MODES)}, got {mode!r}",
                           marks.value("notify", "mode"))
-    dedupe = raw.get("dedupe", ["rule_id", "captures"])
+    dedupe = raw.get("dedupe", ["incident_id", "level"])
     if isinstance(dedupe, str):
         dedupe = [dedupe]
     if not isinstance(dedupe, list) or not dedupe or any(d not in DEDUPE_COLUMNS for d in dedupe):

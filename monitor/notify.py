@@ -70,9 +70,11 @@ def _since(store: Store) -> str:
 
 def _queue(store: Store, cfg: NotifyConfig, now: datetime, report: NotifyReport) -> None:
     """Give every new alert at or above min_level a notifications row: pending or skipped."""
-    cols = ", ".join(f"a.{c}" for c in cfg.dedupe)
+    # An alert not yet grouped into an incident stands for itself.
+    cols = ", ".join("coalesce(a.incident_id, 'alert:' || a.id) as incident_id" if c == "incident_id" else f"a.{c}"
+                     for c in cfg.dedupe)
     rows = store.query(
-        f"select a.id, a.level, a.created_at, {cols} from alerts a where a.severity >= ? and a.created_at >= ? "
+        f"select a.id, a.level, a.status, a.created_at, {cols} from alerts a where a.severity >= ? and a.created_at >= ? "
         "and a.id not in (select alert_id from notifications) order by a.created_at, a.id limit ?",
         [LEVEL_SEVERITY[cfg.min_level], _since(store), BATCH])
     if not rows:
@@ -85,11 +87,13 @@ def _queue(store: Store, cfg: NotifyConfig, now: datetime, report: NotifyReport)
             recent = cfg.realert > 0 and db.execute(
                 "select 1 from notifications where dedupe_key = ? and status != 'skipped' and created_at >= ? "
                 "limit 1", [key, window_start]).fetchone()
-            status = "skipped" if recent else "pending"
+            dismissed = r["status"] == "dismissed"  # triaged, or joined a dismissed incident at its level
+            status = "skipped" if recent or dismissed else "pending"
+            reason = ("alert dismissed (by an analyst or with its incident)" if dismissed else
+                      "same dedupe key notified within the re-alert window" if recent else "")
             db.execute("insert or ignore into notifications (alert_id, dedupe_key, level, status, attempts, "
                        "last_error, created_at, next_attempt_at) values (?, ?, ?, ?, 0, ?, ?, ?)",
-                       [r["id"], key, r["level"], status,
-                        "same dedupe key notified within the re-alert window" if recent else "", stamp, stamp])
+                       [r["id"], key, r["level"], status, reason, stamp, stamp])
             report.skipped += status == "skipped"
             report.queued += status == "pending"
 

@@ -153,3 +153,30 @@ def test_daemon_notifies_once_across_restarts(tmp_path, receiver):
     assert stop(proc)[0] == 0
     ids = [b["message"].rsplit("alert: ", 1)[1].strip() for b in receiver.bodies]
     assert len(set(ids)) == 5
+
+
+def test_alerts_joining_a_dismissed_incident_are_not_sent(tmp_path, receiver):
+    import subprocess
+    import sys
+    cfg, store = scanned_project(tmp_path, 0)
+    ncfg = NotifyConfig((receiver.url,), min_level="high")  # default dedupe: incident and level
+    assert ncfg.dedupe == ("incident_id", "level")
+    notify_pending(store, ncfg)
+    write_articles(tmp_path / "articles", 0, 3)  # one shipment report
+    run_cycle(cfg, store)
+    assert notify_pending(store, ncfg).sent == 1
+    db = tmp_path / "monitor.db"
+    (incident,) = q(db, "select id from incidents")
+    subprocess.run([sys.executable, "-m", "sqlite_utils", "query", str(db),
+                    "update incidents set status = 'dismissed', note = 'old news' where id = :id",
+                    "-p", "id", incident["id"]], check=True, capture_output=True)
+    write_articles(tmp_path / "articles", 3, 9)  # two more reports join the dismissed incident
+    run_cycle(cfg, store)
+    r = notify_pending(store, ncfg)
+    assert (r.sent, r.skipped) == (0, 2)
+    rows = q(db, "select n.status, n.last_error, a.status as alert_status from notifications n "
+                 "join alerts a on a.id = n.alert_id order by n.created_at, n.alert_id")
+    assert sorted(x["status"] for x in rows) == ["sent", "skipped", "skipped"]
+    assert all(x["alert_status"] == "dismissed" for x in rows)  # the incident's dismissal reached every alert
+    assert all("dismissed" in x["last_error"] for x in rows if x["status"] == "skipped")
+    assert len(receiver.bodies) == 1
