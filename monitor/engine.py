@@ -174,13 +174,17 @@ class Engine:
         self.ruleset = ruleset
         self.definition = compile_ruleset(ruleset)
         self.name = ruleset_name(ruleset)
+        self._register("the compiled ruleset")
+
+    def _register(self, what: str) -> None:
+        """Register ``self.definition`` on the shared host once per name (names carry the version)."""
         with _LOCK:
             host = _host()
             if self.name not in host._ruleset_directory and self.definition[self.name]:
                 try:
                     host.set_rulesets(copy.deepcopy(self.definition))
                 except Exception as exc:
-                    raise EngineError(f"durable-rules rejected the compiled ruleset: {exc}") from exc
+                    raise EngineError(f"durable-rules rejected {what}: {exc}") from exc
 
     def evaluate(self, facts: list[dict[str, Any]]) -> list[Fired]:
         """Assert ``facts`` (one article) under a fresh sid; return what fired."""
@@ -241,13 +245,7 @@ class CorrelationEngine(Engine):
     def __init__(self, correlations: list[Any]) -> None:  # noqa: D107 - no RuleSet here
         self.definition = compile_correlations(correlations)
         self.name = next(iter(self.definition))
-        with _LOCK:
-            host = _host()
-            if self.name not in host._ruleset_directory and self.definition[self.name]:
-                try:
-                    host.set_rulesets(copy.deepcopy(self.definition))
-                except Exception as exc:
-                    raise EngineError(f"durable-rules rejected the correlation rules: {exc}") from exc
+        self._register("the correlation rules")
 
     def crossing(self, facts: list[dict[str, Any]]) -> list[int]:
         """Indexes of the facts whose correlation fires now."""

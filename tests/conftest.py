@@ -48,3 +48,24 @@ def demo_db(tmp_path: Path, repo: Path, runner: CliRunner) -> Path:
     assert result.exit_code == 0, result.output
     assert db.is_file()
     return db
+
+
+def rows(db: Path, sql: str, params: tuple = ()) -> list[dict]:
+    """Query a monitor database with plain sqlite3 (as an analyst's tool would); rows as dicts."""
+    import sqlite3
+    conn = sqlite3.connect(db, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def http_server(monkeypatch: pytest.MonkeyPatch):
+    """A real HTTP server on 127.0.0.1 (tests/ingest_helpers.py) serving what each test puts on it."""
+    from ingest_helpers import Server
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the client honours proxy variables
+    srv = Server()
+    yield srv
+    srv.close()

@@ -16,6 +16,7 @@ from monitor.pipeline import Analyzer
 from monitor.rules import load_rules
 from monitor.scan import ingest_paths, scan_pending
 from monitor.store import Store
+from conftest import rows  # noqa: F401  (re-exported for the incident tests)
 
 REPO = Path(__file__).resolve().parent.parent
 RULE = "arms_transfer_embargoed_state"
@@ -98,14 +99,6 @@ def ingest_and_scan(db: Path, paths: list[Path], window_days: int = 30) -> None:
         ingest_paths(store, paths, "test")
         scan_pending(store, Analyzer(ruleset()), incident_window_days=window_days)
 
-
-def rows(db: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
 
 
 def execute(db: Path, sql: str, params: tuple = ()) -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import invoke
-from ingest_helpers import Route, Server, atom, page, rss
+from ingest_helpers import Route, atom, page, rss
 from monitor.config import load_config
 from monitor.sources import ingest_source
 from monitor.store import Store
@@ -18,13 +18,6 @@ BODY = ["The customs service said the cargo of artillery shells was unloaded at 
         "Officials added that the shipment had been declared as agricultural machinery on its manifest.",
         "An independent panel of experts is expected to examine the documents later this month."]
 
-
-@pytest.fixture
-def http_server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the client honours proxy variables
-    srv = Server()
-    yield srv
-    srv.close()
 
 
 def write_config(tmp: Path, repo: Path, sources: str, extra: str = "") -> Path:

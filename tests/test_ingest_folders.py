@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import invoke
-from ingest_helpers import Route, Server, rss
+from ingest_helpers import Route, rss
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from test_ingest_feeds import rows, run_source, write_config
@@ -22,13 +22,6 @@ ARTICLE = ("Port officials in the south reported on Friday that a tanker had swi
 def folder_source(path: Path, name: str = "drop", kind: str = "folder", extra: str = "") -> str:
     return f"  - name: {name}\n    kind: {kind}\n    path: {path}\n{extra}"
 
-
-@pytest.fixture
-def http_server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the client honours proxy variables
-    srv = Server()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture

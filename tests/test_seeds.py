@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import invoke
+from conftest import invoke, rows
 
 RULE = "arms_transfer_embargoed_state"
 
@@ -24,14 +23,6 @@ def sqlite_utils_cli() -> str:
     assert found, "the sqlite-utils CLI is not installed next to the test interpreter"
     return found
 
-
-def rows(db: Path, sql: str, params: tuple = ()) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
 
 
 def count(db: Path, table: str) -> int:
