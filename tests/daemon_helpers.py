@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
+
+from conftest import rows as q  # noqa: F401  (daemon tests import q from here)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,15 +91,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15)
     proc.send_signal(sig)
     proc.wait(timeout=timeout)
     return proc.returncode, time.monotonic() - t0
-
-
-def q(db: Path, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
