@@ -138,7 +138,8 @@ class Grouper:
     def catch_up(self, store: Store) -> int:
         """Group alerts left without an incident (e.g. after a kill between scan and grouping)."""
         ids = [r["article_id"] for r in store.query(
-            "select distinct article_id from alerts where incident_id is null order by article_id")]
+            "select distinct article_id from alerts where incident_id is null and retracted_at = '' "
+            "order by article_id")]
         for aid in ids:
             self.group_article(store, aid)
         return len(ids)
@@ -159,10 +160,16 @@ class Grouper:
 
     def group_article(self, store: Store, article_id: str) -> None:
         with store.transaction() as db:
-            alerts = db.execute("select id, rule_id, supplier, recipient, item, spans, captures, incident_key "
-                                "from alerts where article_id = ?", [article_id]).fetchall()
-            if not alerts:
+            rows = db.execute("select id, rule_id, supplier, recipient, item, spans, captures, incident_key, "
+                              "retracted_at from alerts where article_id = ?", [article_id]).fetchall()
+            if not rows:
                 return
+            keys: set[str] = set()
+            for aid, *_, old_key, retracted in rows:
+                if retracted and old_key:  # no longer raised: it leaves its incident (which is regrouped)
+                    db.execute("update alerts set incident_key = null, incident_id = null where id = ?", [aid])
+                    keys.add(old_key)
+            alerts = [r[:-1] for r in rows if not r[-1]]
             art = db.execute("select title, text, url, source from articles where id = ?", [article_id]).fetchone()
             title, text, url, source = art
             now = utcnow()
@@ -175,7 +182,6 @@ class Grouper:
                         "where s.cluster_id = ? and a.incident_key is not null and a.article_id != ? "
                         "group by a.incident_key", [cluster, article_id]).fetchall():
                     self._regroup(db, key, now, lo, hi)
-            keys: set[str] = set()
             for aid, rule_id, supplier, recipient, item, spans, captures, old_key in alerts:
                 parties = parties_of(self.ruleset.rule(rule_id), json.loads(spans or "[]"),
                                      json.loads(captures or "{}"), self.state_ids)

@@ -74,7 +74,7 @@ def _queue(store: Store, cfg: NotifyConfig, now: datetime, report: NotifyReport)
     cols = ", ".join("coalesce(a.incident_id, 'alert:' || a.id) as incident_id" if c == "incident_id" else f"a.{c}"
                      for c in cfg.dedupe)
     rows = store.query(
-        f"select a.id, a.level, a.status, a.created_at, {cols} from alerts a where a.severity >= ? and a.created_at >= ? "
+        f"select a.id, a.level, a.status, a.created_at, {cols} from alerts a where a.severity >= ? and a.created_at >= ? and a.retracted_at = '' "
         "and a.id not in (select alert_id from notifications) order by a.created_at, a.id limit ?",
         [LEVEL_SEVERITY[cfg.min_level], _since(store), BATCH])
     if not rows:
