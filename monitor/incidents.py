@@ -60,6 +60,33 @@ def _iso(t: str, days: float) -> str:
     return datetime.fromtimestamp(_epoch(t) + days * 86400, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _best_window(members: list[dict[str, Any]], t: str, days: float) -> tuple[int, str, list[dict[str, Any]]]:
+    """The window of ``days`` starting at a member dated no later than ``t`` with the most independent
+    sources (copy clusters): (sources, start, members inside). ``members`` are in published order."""
+    best: tuple[int, str, list[dict[str, Any]]] = (0, t, [])
+    counts: dict[str, int] = {}
+    j = 0
+    for i, m in enumerate(members):
+        if m["published_at"] > t:
+            break
+        if i and m["published_at"] == members[i - 1]["published_at"]:
+            continue  # the same start as the previous member
+        end = _iso(m["published_at"], days)
+        while j < len(members) and members[j]["published_at"] <= end:
+            counts[members[j]["cluster_id"]] = counts.get(members[j]["cluster_id"], 0) + 1
+            j += 1
+        if len(counts) > best[0]:
+            best = (len(counts), m["published_at"], members[i:j])
+        k = i  # drop the members that start before the next distinct start
+        while k < len(members) and members[k]["published_at"] == m["published_at"]:
+            c = members[k]["cluster_id"]
+            counts[c] -= 1
+            if not counts[c]:
+                del counts[c]
+            k += 1
+    return best
+
+
 def _gap_days(a: str, b: str) -> float:
     return (_epoch(b) - _epoch(a)) / 86400
 
@@ -116,6 +143,7 @@ class Grouper:
     def __init__(self, ruleset: RuleSet, window_days: float = DEFAULT_WINDOW_DAYS) -> None:
         self.ruleset = ruleset
         self.window_days = float(window_days)
+        self._resegment = False
         self.correlations: list[Correlation] = [c for c in ruleset.correlations if c.enabled]
         self.engine = CorrelationEngine(self.correlations) if self.correlations else None
         states = ruleset.lists.get(STATE_LIST)
@@ -152,10 +180,14 @@ class Grouper:
         ids = [r["article_id"] for r in store.query(
             "select a.article_id, min(ar.published_at) as t from alerts a join articles ar on ar.id = a.article_id "
             "group by a.article_id order by t, a.article_id")]
-        for i, aid in enumerate(ids, 1):
-            self.group_article(store, aid)
-            if progress is not None:
-                progress(i, len(ids))
+        self._resegment = True  # the window may have changed: every incident is cut again
+        try:
+            for i, aid in enumerate(ids, 1):
+                self.group_article(store, aid)
+                if progress is not None:
+                    progress(i, len(ids))
+        finally:
+            self._resegment = False
         return len(ids)
 
     def group_article(self, store: Store, article_id: str) -> None:
@@ -165,10 +197,11 @@ class Grouper:
             if not rows:
                 return
             keys: set[str] = set()
+            left: set[str] = set()  # keys that lost alerts: their incidents may split or vanish
             for aid, *_, old_key, retracted in rows:
                 if retracted and old_key:  # no longer raised: it leaves its incident (which is regrouped)
                     db.execute("update alerts set incident_key = null, incident_id = null where id = ?", [aid])
-                    keys.add(old_key)
+                    left.add(old_key)
             alerts = [r[:-1] for r in rows if not r[-1]]
             art = db.execute("select title, text, url, source from articles where id = ?", [article_id]).fetchone()
             title, text, url, source = art
@@ -191,10 +224,10 @@ class Grouper:
                     db.execute("update alerts set incident_key = ?, parties = ? where id = ?",
                                [key, json.dumps(parties), aid])
                     if old_key:
-                        keys.add(old_key)
+                        left.add(old_key)
                 keys.add(key)
-            for key in sorted(keys):
-                self._regroup(db, key, now, published, published)
+            for key in sorted(keys | left):
+                self._regroup(db, key, now, published, published, resegment=key in left)
             for aid, rule_id, *_ in alerts:
                 for corr in self.correlations:
                     if rule_id in corr.rules:
@@ -206,15 +239,19 @@ class Grouper:
         cur = db.execute(_ALERTS_SQL + where + " order by ar.published_at, a.article_id, a.id", params)
         return [dict(zip(_ALERT_COLS, r)) for r in cur.fetchall()]
 
-    def _regroup(self, db: Any, key: str, now: str, lo: str, hi: str) -> None:
+    def _regroup(self, db: Any, key: str, now: str, lo: str, hi: str, resegment: bool = False) -> None:
         """Regroup the alerts of ``key`` whose incidents can change when alerts dated ``lo``..``hi`` join or leave.
 
         Incidents of one key are separated by gaps longer than the window, so only the
         incidents that reach within a window of ``lo``..``hi`` (and ungrouped alerts) are touched.
+        The common case, new alerts joining the one incident they fall in, costs a few indexed
+        queries whatever the incident's size; merging or splitting incidents re-segments them.
         """
         a, b = _iso(lo, -self.window_days), _iso(hi, self.window_days)
         near = [r[0] for r in db.execute("select id from incidents where key = ? and first_seen <= ? and last_seen >= ?",
                                           [key, b, a]).fetchall()]
+        if len(near) == 1 and not (resegment or self._resegment) and self._join(db, near[0], key, now, lo, hi):
+            return
         marks = ", ".join("?" for _ in near) or "null"
         rows = self._rows(db, f"where a.incident_key = ? and (a.incident_id is null or a.incident_id in ({marks}) "
                               f"or ar.published_at between ? and ?)", [key, *near, lo, hi])
@@ -254,49 +291,42 @@ class Grouper:
             if not db.execute("select 1 from alerts where incident_id = ?", [iid]).fetchone():
                 db.execute("delete from incidents where id = ?", [iid])
 
+    def _join(self, db: Any, iid: str, key: str, now: str, lo: str, hi: str) -> bool:
+        """Fast path: the alerts of ``key`` dated ``lo``..``hi`` (or ungrouped) join incident ``iid``.
+
+        Only when that changes no incident boundary: every such alert is ungrouped or already in
+        ``iid``, and none falls before the incident's first alert (which could reorder a chain).
+        """
+        joining = self._rows(db, "where a.incident_key = ? and (a.incident_id is null or "
+                                 "(ar.published_at between ? and ? and a.incident_id is not ?))", [key, lo, hi, iid])
+        if any(r["incident_id"] for r in joining):
+            return False
+        old = db.execute("select id, created_at, status, note, dismissed_severity, key, first_seen from incidents "
+                         "where id = ?", [iid]).fetchone()
+        if old is None or old[5] != key or any(r["published_at"] < old[6] for r in joining):
+            return False
+        self._attach(db, iid, joining, old[2], old[3], old[4], now)
+        self._summarise(db, iid, key, now)
+        return True
+
     def _write_incident(self, db: Any, iid: str, key: str, seg: list[dict[str, Any]], old: tuple | None,
                         now: str) -> None:
-        ids = [r["id"] for r in seg]
-        marks = ", ".join("?" for _ in ids)
-        hits = db.execute(f"select distinct h.correlation_id, h.level, h.corroborates from correlation_members m "
-                          f"join correlation_hits h on h.id = m.hit_id where m.alert_id in ({marks}) "
-                          f"order by h.correlation_id", ids).fetchall()
-        best = max(seg, key=lambda r: r["severity"])  # the strongest, the earliest on ties
-        severity = max([r["severity"] for r in seg] + [LEVELS.index(h[1]) for h in hits if h[1]])
-        copies: dict[str, dict[str, Any]] = {}
-        for r in seg:
-            c = copies.setdefault(r["cluster_id"], {"copy": r["cluster_id"], "first": r["published_at"],
-                                                    "outlets": [], "articles": []})
-            if r["outlet"] not in c["outlets"]:
-                c["outlets"].append(r["outlet"])
-            if r["article_id"] not in c["articles"]:
-                c["articles"].append(r["article_id"])
-        first = seg[0]
-        # Item and parties come from one alert chosen by content, not arrival: the strongest, then by ids.
-        rep = min(seg, key=lambda r: (-r["severity"], r["article_id"], r["id"]))
-        row = {
-            "id": iid, "rule_id": first["rule_id"], "supplier": first["supplier"], "recipient": first["recipient"],
-            "item": rep["item"], "parties": rep["parties"], "key": key, "first_seen": seg[0]["published_at"],
-            "last_seen": seg[-1]["published_at"], "articles": len({r["article_id"] for r in seg}),
-            "sources": len(copies), "outlets": json.dumps(sorted({r["outlet"] for r in seg})),
-            "copies": json.dumps(list(copies.values()), ensure_ascii=False), "level": LEVELS[severity],
-            "severity": severity, "assertion": max((r["assertion"] for r in seg), key=lambda a: ASSERTION_RANK.get(a, 0)),
-            "evidence": best["evidence"], "evidence_alert": best["id"],
-            "corroborated": int(any(h[2] for h in hits)), "corroborated_by": json.dumps([h[0] for h in hits]),
-            "updated_at": now,
-        }
         if old is None:
-            cols = list(row) + ["created_at"]
-            db.execute(f"insert into incidents ({', '.join(cols)}) values ({', '.join(':' + c for c in cols)})",
-                       {**row, "created_at": now})
+            db.execute("insert into incidents (id, key, rule_id, created_at, updated_at) values (?, ?, ?, ?, ?)",
+                       [iid, key, seg[0]["rule_id"], now, now])
             status, note, dismissed = "new", "", -1
-        else:  # never touches status or note (the triage trigger watches them)
-            db.execute(f"update incidents set {', '.join(f'{c} = :{c}' for c in row if c != 'id')} where id = :id", row)
+        else:
             _, _, status, note, dismissed, _ = old
-        joining = [r for r in seg if r["incident_id"] != iid]
-        if joining:
-            db.execute(f"update alerts set incident_id = ? where id in ({', '.join('?' for _ in joining)})",
-                       [iid, *[r["id"] for r in joining]])
+        self._attach(db, iid, [r for r in seg if r["incident_id"] != iid], status, note, dismissed, now)
+        self._summarise(db, iid, key, now)
+
+    def _attach(self, db: Any, iid: str, joining: list[dict[str, Any]], status: str, note: str, dismissed: int,
+                now: str) -> None:
+        """Link ``joining`` alerts to ``iid``; in a dismissed incident they are dismissed unless their level is higher."""
+        if not joining:
+            return
+        db.execute(f"update alerts set incident_id = ? where id in ({', '.join('?' for _ in joining)})",
+                   [iid, *[r["id"] for r in joining]])
         if status != "dismissed":
             return
         quiet = [r["id"] for r in joining if r["status"] == "new" and r["severity"] <= dismissed]
@@ -308,6 +338,41 @@ class Grouper:
             level = LEVELS[max(r["severity"] for r in risen)]
             db.execute("update incidents set status = 'new', note = ? where id = ?",
                        [f"{note} | reopened: level rose to {level}".lstrip(" |"), iid])
+
+    def _summarise(self, db: Any, iid: str, key: str, now: str) -> None:
+        """Recompute an incident's columns from its alerts with aggregate SQL (never status or note)."""
+        members = ("from alerts a join articles ar on ar.id = a.article_id "
+                   "left join article_signatures s on s.article_id = a.article_id where a.incident_id = ?")
+        first, last, articles, sources, top = db.execute(
+            f"select min(ar.published_at), max(ar.published_at), count(distinct a.article_id), "
+            f"count(distinct coalesce(s.cluster_id, a.article_id)), max(a.severity) {members}", [iid]).fetchone()
+        # Item and parties come from one alert chosen by content, not arrival: the strongest, then by ids;
+        # the evidence from the strongest, the earliest on ties.
+        rep = db.execute(f"select a.rule_id, a.supplier, a.recipient, a.item, a.parties {members} "
+                         f"order by a.severity desc, a.article_id, a.id limit 1", [iid]).fetchone()
+        best = db.execute(f"select a.evidence, a.id {members} order by a.severity desc, ar.published_at, "
+                          f"a.article_id, a.id limit 1", [iid]).fetchone()
+        assertions = [r[0] for r in db.execute(f"select distinct a.assertion {members}", [iid]).fetchall()]
+        outlets = db.execute(f"select json_group_array(o) from (select distinct coalesce(s.outlet, ar.source) as o "
+                             f"{members} order by o)", [iid]).fetchone()[0]
+        copies = db.execute(
+            f"select json_group_array(json_object('copy', c, 'first', f, 'outlets', json(o), 'articles', json(ids))) "
+            f"from (select coalesce(s.cluster_id, a.article_id) as c, min(ar.published_at) as f, "
+            f"json_group_array(distinct coalesce(s.outlet, ar.source)) as o, json_group_array(distinct a.article_id) "
+            f"as ids {members} group by c order by f, c)", [iid]).fetchone()[0]
+        hits = db.execute("select distinct h.correlation_id, h.level, h.corroborates from alerts a "
+                          "join correlation_members m on m.alert_id = a.id join correlation_hits h on h.id = m.hit_id "
+                          "where a.incident_id = ? order by h.correlation_id", [iid]).fetchall()
+        severity = max([top] + [LEVELS.index(h[1]) for h in hits if h[1]])
+        row = {
+            "id": iid, "rule_id": rep[0], "supplier": rep[1], "recipient": rep[2], "item": rep[3], "parties": rep[4],
+            "key": key, "first_seen": first, "last_seen": last, "articles": articles, "sources": sources,
+            "outlets": outlets, "copies": copies, "level": LEVELS[severity], "severity": severity,
+            "assertion": max(assertions, key=lambda x: ASSERTION_RANK.get(x, 0)),
+            "evidence": best[0], "evidence_alert": best[1], "corroborated": int(any(h[2] for h in hits)),
+            "corroborated_by": json.dumps([h[0] for h in hits]), "updated_at": now,
+        }
+        db.execute(f"update incidents set {', '.join(f'{c} = :{c}' for c in row if c != 'id')} where id = :id", row)
 
     # ------------------------------------------------------------ correlations
 
@@ -334,41 +399,41 @@ class Grouper:
         where, params, group = self._group_filter(corr, a)
         t, w = a["published_at"], corr.window_days
         lo, hi = _iso(t, -w), _iso(t, w)
-        members = self._rows(db, f"where {where} and ar.published_at between ? and ?", params + [lo, hi])
-        best: tuple[int, str, list[dict[str, Any]]] = (0, t, [])
-        for s in sorted({m["published_at"] for m in members if m["published_at"] <= t}):
-            end = _iso(s, w)
-            inside = [m for m in members if s <= m["published_at"] <= end]
-            n = len({m["cluster_id"] for m in inside})
-            if n > best[0]:
-                best = (n, s, inside)
-        sources, start, inside = best
         hit = db.execute("select id, window_start, window_end from correlation_hits where correlation_id = ? and "
                          "group_key = ? and window_end >= ? and window_start <= ? order by fired_at limit 1",
                          [corr.id, group, lo, hi]).fetchone()
-        fact = {"corr": corr.id, "sources": sources, "fired": 1 if hit else 0}
-        if hit is None:
-            if not self.engine.crossing([fact]):
-                return
-            hid = hashlib.sha256(f"{corr.id}\x00{group}\x00{start}".encode()).hexdigest()[:16]
-            db.execute("insert into correlation_hits (id, correlation_id, group_key, level, corroborates, "
-                       "window_start, window_end, sources, articles, alerts, fired_at, updated_at) values "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?)",
-                       [hid, corr.id, group, corr.level, int(corr.corroborated), start, inside[-1]["published_at"],
-                        sources, len({m["article_id"] for m in inside}), now, now])
-            log.info("correlation %s fired for %s: %d independent sources", corr.id, group, sources)
-        else:  # already fired for this group and period: later articles join it, nothing fires again
-            hid = hit[0]
-            inside = [m for m in members if hit[1] <= m["published_at"] or m["id"] == alert_id]
-            db.execute("update correlation_hits set window_start = min(window_start, ?), window_end = max(window_end, ?), "
-                       "sources = max(sources, ?), articles = max(articles, ?), updated_at = ? where id = ?",
-                       [inside[0]["published_at"], inside[-1]["published_at"], sources,
-                        len({m["article_id"] for m in inside}), now, hid])
-        added = [m for m in inside if db.execute("insert or ignore into correlation_members (hit_id, alert_id) "
-                                                 "values (?, ?)", [hid, m["id"]]).rowcount == 1]
-        if not added:
+        if hit is not None:  # already fired for this group and period: the alert joins it, nothing fires again
+            if db.execute("insert or ignore into correlation_members (hit_id, alert_id) values (?, ?)",
+                          [hit[0], alert_id]).rowcount == 1:
+                self._hit_totals(db, hit[0], now)
+                known = db.execute("select 1 from incidents i, json_each(i.corroborated_by) c where i.id = ? "
+                                   "and c.value = ?", [a["incident_id"], corr.id]).fetchone()
+                if a["incident_key"] and not known:  # its incident is corroborated now
+                    self._regroup(db, a["incident_key"], now, t, t)
             return
-        db.execute("update correlation_hits set alerts = (select json_group_array(alert_id) from correlation_members "
-                   "where hit_id = ?) where id = ?", [hid, hid])
-        for key in sorted({m["incident_key"] for m in added if m["incident_key"]}):  # their incidents are corroborated
-            self._regroup(db, key, now, added[0]["published_at"], added[-1]["published_at"])
+        members = self._rows(db, f"where {where} and ar.published_at between ? and ?", params + [lo, hi])
+        sources, start, inside = _best_window(members, t, w)
+        if not self.engine.crossing([{"corr": corr.id, "sources": sources, "fired": 0}]):
+            return
+        hid = hashlib.sha256(f"{corr.id}\x00{group}\x00{start}".encode()).hexdigest()[:16]
+        db.execute("insert into correlation_hits (id, correlation_id, group_key, level, corroborates, "
+                   "window_start, window_end, sources, articles, alerts, fired_at, updated_at) values "
+                   "(?, ?, ?, ?, ?, ?, ?, 0, 0, '[]', ?, ?)",
+                   [hid, corr.id, group, corr.level, int(corr.corroborated), start, inside[-1]["published_at"], now, now])
+        log.info("correlation %s fired for %s: %d independent sources", corr.id, group, sources)
+        for m in inside:
+            db.execute("insert or ignore into correlation_members (hit_id, alert_id) values (?, ?)", [hid, m["id"]])
+        self._hit_totals(db, hid, now)
+        for key in sorted({m["incident_key"] for m in inside if m["incident_key"]}):  # their incidents are corroborated
+            self._regroup(db, key, now, inside[0]["published_at"], inside[-1]["published_at"])
+
+    @staticmethod
+    def _hit_totals(db: Any, hid: str, now: str) -> None:
+        """A firing's period, independent sources, articles and alert list, from its members."""
+        db.execute(
+            "update correlation_hits set (window_start, window_end, sources, articles, alerts) = "
+            "(select min(ar.published_at), max(ar.published_at), count(distinct coalesce(s.cluster_id, a.article_id)), "
+            "count(distinct a.article_id), json_group_array(a.id) from correlation_members m "
+            "join alerts a on a.id = m.alert_id join articles ar on ar.id = a.article_id "
+            "left join article_signatures s on s.article_id = a.article_id where m.hit_id = :id), "
+            "updated_at = :now where id = :id", {"id": hid, "now": now})
