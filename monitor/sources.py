@@ -247,12 +247,17 @@ def ingest_url(config: Config, store: Store, url: str, source: str = "cli") -> I
     return report
 
 
+def _summary(entry: FeedEntry, feed_url: str) -> ArticleIn:
+    """The article a feed entry makes by itself (its summary or content)."""
+    link = entry.link if is_http_url(entry.link) else ""
+    return ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
+                     origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed", author=entry.author)
+
+
 def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, store: Store,
                    source: str) -> ArticleIn | ItemError:
-    link = entry.link if is_http_url(entry.link) else ""
-    summary = ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
-                        origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed",
-                        author=entry.author)
+    summary = _summary(entry, feed_url)
+    link = summary.url
     if fetcher is None or not link:
         if not summary.text.strip():
             return ItemError(summary.origin, "feed entry has no summary or content text")
@@ -325,9 +330,14 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
         complete = True
         for entry in entries:
             link = canonical_url(entry.link) if is_http_url(entry.link) else ""
-            known = store.article_for_url(link, entry.link) if link else None
+            if link:
+                known, origin = store.article_for_url(link, entry.link), entry.link
+            else:  # no link: the entry is its summary, known by its content (else it would be new every cycle)
+                summary = _summary(entry, source.url)
+                known = store.article_for_hash(make_record(summary, source.name)["content_hash"])
+                origin = summary.origin
             if known is not None:  # stored before (by any source): note this source, fetch nothing
-                store.note_carrier(known, source.name, entry.link, entry.link)
+                store.note_carrier(known, source.name, entry.link, origin)
                 report.duplicates += 1
                 continue
             if new >= source.max_entries:
@@ -375,6 +385,4 @@ def ingest_source(config: Config, store: Store, source: Source) -> IngestReport:
     if report.errors and not report.failed:
         store.update_source_state(source.name, last_error=f"{report.errors} item error(s) in the last cycle",
                                   last_error_at=utcnow())
-    store.update_source_state(source.name, add={"articles_added": report.added, "duplicates": report.duplicates,
-                                                "errors": report.errors})
-    return report
+    return report  # the source's counters moved with each write (Store.add_articles_from, record_error)
