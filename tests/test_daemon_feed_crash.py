@@ -27,10 +27,10 @@ from ingest_helpers import Route, page, rss
 from monitor.urls import canonical_url
 
 ROUNDS = 8
-ENTRIES = 320  # feed entries at the end
-FILES_PER_ROUND = 30
-MAX_ENTRIES = 12  # new feed entries per cycle: the feed is consumed over many cycles
-GROW_PER_FETCH = 5  # the feed also grows while a daemon reads it
+ENTRIES = 200  # feed entries at the end
+FILES_PER_ROUND = 20
+MAX_ENTRIES = 15  # new feed entries per cycle: the feed is consumed over many cycles
+GROW_PER_FETCH = (25, 2, 2)  # the feed also grows while a daemon reads it: bursts over max_entries, then calm
 
 
 def link_of(server, i: int) -> str:
@@ -61,12 +61,13 @@ def page_body(i: int) -> bytes:
 
 
 class GrowingFeed:
-    """The feed route: ``target`` entries eventually, revealed ``GROW_PER_FETCH`` more per fetch."""
+    """The feed route: ``target`` entries eventually, revealed ``GROW_PER_FETCH`` more per fetch (in turn)."""
 
     def __init__(self, server) -> None:
         self.server = server
         self.target = 0
         self.visible = 0
+        self.fetches = 0
         self.lock = threading.Lock()
         self.base = datetime.now(timezone.utc) - timedelta(days=2)
 
@@ -79,7 +80,8 @@ class GrowingFeed:
 
     def __call__(self) -> Route:
         with self.lock:
-            self.visible = min(self.target, self.visible + GROW_PER_FETCH)
+            self.visible = min(self.target, self.visible + GROW_PER_FETCH[self.fetches % len(GROW_PER_FETCH)])
+            self.fetches += 1
             n = self.visible
         body = rss([self.item(i) for i in reversed(range(n))])  # newest first, like a news site
         return Route(body, ctype="application/rss+xml; charset=utf-8", etag=f'"n{n}"')
@@ -117,11 +119,16 @@ def test_kill_9_while_reading_a_growing_feed_and_a_folder(tmp_path, http_server)
         if rnd_no == ROUNDS // 2:  # a wider rule: the new ruleset version rescans what was scanned before
             (cfg.parent / "rules" / "zenda.yaml").write_text(rule_text("shipped, delivered, unloaded"))
         proc = start_daemon(cfg)
+        last_run = q(db, "select coalesce(max(id), 0) n from runs")[0]["n"] if db.exists() else 0
         if rnd_no % 4 == 3:
             time.sleep(rnd.uniform(0.2, 0.9))  # sometimes during startup
-        else:
+        elif rnd_no % 2:
             wait_started(proc, db)
-            time.sleep(rnd.uniform(0.1, 1.5))  # mid-fetch, mid-page, mid-scan or between cycles
+            time.sleep(rnd.uniform(0.3, 2.5))  # mid-fetch, mid-page, mid-scan or between cycles
+        else:  # a cycle is in flight: somewhere in its fetch, pages, writes or scan
+            wait_for(lambda: q(db, "select count(*) n from runs where id > ? and status = 'running' and "
+                               "kind = 'source:news'", (last_run,))[0]["n"] > 0, 30, "a feed cycle to start", proc)
+            time.sleep(rnd.uniform(0.0, 0.4))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert proc.returncode == -signal.SIGKILL
@@ -218,12 +225,11 @@ def test_kill_9_while_reading_a_growing_feed_and_a_folder(tmp_path, http_server)
     cycles = q(db, "select count(*) n from runs where kind like 'source:%'")[0]["n"]
     feed_cycles = q(db, "select count(*) n from runs where kind = 'source:news'")[0]["n"]
     fetches = http_server.hits_for("/feed.xml")
-    not_modified = q(db, "select count(*) n from runs where kind = 'source:news' and status = 'ok' "
-                         "and articles_ingested = 0")[0]["n"]
+    conditional = sum(1 for p, h in http_server.hits if p == "/feed.xml" and "if-none-match" in h)
     print(f"\nfeed crash test: {kills} kill -9 ({sum(mid_cycle.values())} mid-cycle: "
           f"{mid_cycle.get('source:news', 0)} in a feed cycle, {mid_cycle.get('source:wire', 0)} in a folder "
           f"cycle, {mid_cycle.get('rescan', 0)} in a rescan), {cycles} cycles started ({feed_cycles} of the feed, "
-          f"{not_modified} of them adding nothing), {fetches} feed fetches; {len(expected_links) + len(linkless)} "
+          f"{fetches} feed fetches, {conditional} conditional); {len(expected_links) + len(linkless)} "
           f"entries ({len(failing)} failing pages, {len(linkless)} without a link), {total_files} files; "
           f"{stored_before_final} of {total} stored before the last run; {len(live_alerts)} alerts; "
           f"live part {live_seconds:.1f} s, whole test {time.monotonic() - t0:.1f} s")
