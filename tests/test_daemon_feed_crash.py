@@ -26,7 +26,7 @@ from daemon_helpers import (
 from ingest_helpers import Route, page, rss
 from monitor.urls import canonical_url
 
-ROUNDS = 8
+ROUNDS = 10
 ENTRIES = 200  # feed entries at the end
 FILES_PER_ROUND = 20
 MAX_ENTRIES = 15  # new feed entries per cycle: the feed is consumed over many cycles
@@ -203,6 +203,9 @@ def test_kill_9_while_reading_a_growing_feed_and_a_folder(tmp_path, http_server)
     assert q(db, "select count(*) n from alerts where evidence like '%unloaded%'")[0]["n"] == \
         q(clean_db, "select count(*) n from alerts where evidence like '%unloaded%'")[0]["n"] > 0
 
+    assert q(db, "select count(*) n from alerts where incident_id is null")[0]["n"] == 0  # all grouped
+    repeated = len(page_errors) - len({e["item"] for e in page_errors})  # a page failing again after a kill
+
     # What an operator sees afterwards.
     out = monitor(cfg, "sources")
     assert out.returncode == 0, out.stderr
@@ -219,8 +222,13 @@ def test_kill_9_while_reading_a_growing_feed_and_a_folder(tmp_path, http_server)
     assert st.returncode == 0, st.stdout + st.stderr
     assert st.stdout.startswith("daemon: stopped; pid ")
     assert f"ruleset: {final} " in st.stdout
-    jobs = {ln.split()[0]: ln.split() for ln in st.stdout.split("jobs:")[1].split("\n\n")[0].splitlines()[2:]}
-    assert set(jobs) == {"source:news", "source:wire"}
+    table = st.stdout.split("\njobs:\n")[1].split("\n\n")[0].splitlines()
+    assert table[0].split()[:3] == ["job", "schedule", "last_run"]
+    jobs = {ln.split()[0]: ln.split() for ln in table[1:]}
+    assert set(jobs) == {"source:news", "source:wire"}  # the last start already had the final rules
+    assert all(cols[-1] == "0" for cols in jobs.values())  # no job run failed
+    assert "every 0.3 s" in table[1] and ("stopped" in table[2] or " ok " in table[2])
+    assert "\nrecent cycles:\n" in st.stdout and "\nrecent errors:\n" in st.stdout
 
     cycles = q(db, "select count(*) n from runs where kind like 'source:%'")[0]["n"]
     feed_cycles = q(db, "select count(*) n from runs where kind = 'source:news'")[0]["n"]
@@ -230,7 +238,8 @@ def test_kill_9_while_reading_a_growing_feed_and_a_folder(tmp_path, http_server)
           f"{mid_cycle.get('source:news', 0)} in a feed cycle, {mid_cycle.get('source:wire', 0)} in a folder "
           f"cycle, {mid_cycle.get('rescan', 0)} in a rescan), {cycles} cycles started ({feed_cycles} of the feed, "
           f"{fetches} feed fetches, {conditional} conditional); {len(expected_links) + len(linkless)} "
-          f"entries ({len(failing)} failing pages, {len(linkless)} without a link), {total_files} files; "
+          f"entries ({len(failing)} failing pages, {repeated} failed again after a kill, {len(linkless)} "
+          f"without a link), {total_files} files; "
           f"{stored_before_final} of {total} stored before the last run; {len(live_alerts)} alerts; "
           f"live part {live_seconds:.1f} s, whole test {time.monotonic() - t0:.1f} s")
     assert kills == ROUNDS and sum(mid_cycle.values()) >= 2
