@@ -327,7 +327,7 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
             report.errors += 1
         report.files += 1
         new = 0
-        complete = True
+        capped = retry = False
         for entry in entries:
             link = canonical_url(entry.link) if is_http_url(entry.link) else ""
             if link:
@@ -341,17 +341,21 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
                 report.duplicates += 1
                 continue
             if new >= source.max_entries:
-                complete = False
+                capped = True
                 continue
             new += 1
             item = _entry_article(fetcher if source.fetch_pages else None, entry, source.url, store, source.name)
+            if isinstance(item, ItemError) and item.reason.startswith("transient"):
+                retry = True  # a page that failed for now, with no summary to keep: read the feed again
             add_items(store, [item], source.name, report, carried_url=entry.link)
-        if not complete:
+        if capped:
             store.record_error("ingest", source.name, source.url,
                                f"feed has {len(entries):,} entries; {source.max_entries:,} new ones ingested this "
                                "cycle (max_entries), the rest on the next cycles")
             report.errors += 1
-        # Remember validators only when every entry was handled, so a capped feed is fetched again.
+        # Remember validators only when every entry was stored (or failed for good), so a capped feed, or
+        # one with a page to retry, is fetched again in full; a kill before this line has the same effect.
+        complete = not (capped or retry)
         store.update_source_state(source.name, etag=resp.headers.get("etag") if complete else None,
                                   last_modified=resp.headers.get("last-modified") if complete else None)
 

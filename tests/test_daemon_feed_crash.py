@@ -324,3 +324,41 @@ def test_source_counters_survive_a_cycle_stopped_between_writes(tmp_path, http_s
     st = counters_match()
     assert st["articles_added"] == 20 and st["etag"] == '"n20"' and r.added == 20 - before
     assert q(db, "select count(distinct coalesce(nullif(url, ''), origin)) n from articles")[0]["n"] == 20
+
+
+def test_a_page_failing_for_now_without_summary_is_retried_though_the_feed_is_unchanged(tmp_path, http_server):
+    """An entry with no summary whose page answers 503 is not stored; before, the feed's ETag was saved
+    anyway, so the unchanged feed answered 304 and the entry was never read again."""
+    http_server.routes["/feed.xml"] = Route(rss([{"title": "Bare", "guid": "bare", "link": http_server.url("/bare")}]),
+                                            ctype="application/rss+xml", etag='"same"')
+    http_server.routes["/bare"] = Route(b"busy", 503, "text/plain")
+    cfg = _feed_project(tmp_path, http_server.url("/feed.xml"), 10)
+    db = tmp_path / "monitor.db"
+    r = _ingest(cfg)
+    assert (r.added, r.errors) == (0, 1)
+    assert q(db, "select etag from source_state")[0]["etag"] is None
+    assert "transient fetch failure: HTTP 503" in q(db, "select reason from errors")[0]["reason"]
+    http_server.routes["/bare"] = Route(page("Bare entry", ["The page is back with the full text of the story.",
+                                                            "A second paragraph follows the first."]).encode())
+    r = _ingest(cfg)
+    assert r.added == 1 and q(db, "select format from articles")[0]["format"] == "feed-page"
+    assert q(db, "select etag from source_state")[0]["etag"] == '"same"'
+    assert "if-none-match" not in http_server.hits[-2][1]  # the feed was read in full again
+
+
+def test_every_store_write_of_ingest_goes_through_the_stop_guard():
+    """The daemon stops ingestion by refusing writes (``_GUARDED_WRITES``): a Store method that ingest
+    calls is either guarded or one of the reads listed here (a new write must be added to the guard)."""
+    import inspect
+    import re
+
+    import monitor.scan
+    import monitor.sources
+    from monitor.daemon import _GUARDED_WRITES
+    from monitor.store import Store
+
+    reads = {"source_state", "file_states", "article_for_url", "article_for_hash", "query", "count"}
+    called = set(re.findall(r"\bstore\.(\w+)\(", inspect.getsource(monitor.sources)))
+    called |= set(re.findall(r"\bstore\.(\w+)\(", inspect.getsource(monitor.scan.ingest_paths)))
+    assert called and called <= set(dir(Store))
+    assert called - reads <= _GUARDED_WRITES, called - reads - _GUARDED_WRITES
