@@ -247,12 +247,17 @@ def ingest_url(config: Config, store: Store, url: str, source: str = "cli") -> I
     return report
 
 
+def _summary(entry: FeedEntry, feed_url: str) -> ArticleIn:
+    """The article a feed entry makes by itself (its summary or content)."""
+    link = entry.link if is_http_url(entry.link) else ""
+    return ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
+                     origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed", author=entry.author)
+
+
 def _entry_article(fetcher: Fetcher | None, entry: FeedEntry, feed_url: str, store: Store,
                    source: str) -> ArticleIn | ItemError:
-    link = entry.link if is_http_url(entry.link) else ""
-    summary = ArticleIn(title=entry.title, text=entry.text, url=link, published_at=entry.published_at,
-                        origin=link or f"{feed_url}#{entry.entry_id or entry.title}", format="feed",
-                        author=entry.author)
+    summary = _summary(entry, feed_url)
+    link = summary.url
     if fetcher is None or not link:
         if not summary.text.strip():
             return ItemError(summary.origin, "feed entry has no summary or content text")
@@ -322,26 +327,35 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
             report.errors += 1
         report.files += 1
         new = 0
-        complete = True
+        capped = retry = False
         for entry in entries:
             link = canonical_url(entry.link) if is_http_url(entry.link) else ""
-            known = store.article_for_url(link, entry.link) if link else None
+            if link:
+                known, origin = store.article_for_url(link, entry.link), entry.link
+            else:  # no link: the entry is its summary, known by its content (else it would be new every cycle)
+                summary = _summary(entry, source.url)
+                known = store.article_for_hash(make_record(summary, source.name)["content_hash"])
+                origin = summary.origin
             if known is not None:  # stored before (by any source): note this source, fetch nothing
-                store.note_carrier(known, source.name, entry.link, entry.link)
+                store.note_carrier(known, source.name, entry.link, origin)
                 report.duplicates += 1
                 continue
             if new >= source.max_entries:
-                complete = False
+                capped = True
                 continue
             new += 1
             item = _entry_article(fetcher if source.fetch_pages else None, entry, source.url, store, source.name)
+            if isinstance(item, ItemError) and item.reason.startswith("transient"):
+                retry = True  # a page that failed for now, with no summary to keep: read the feed again
             add_items(store, [item], source.name, report, carried_url=entry.link)
-        if not complete:
+        if capped:
             store.record_error("ingest", source.name, source.url,
                                f"feed has {len(entries):,} entries; {source.max_entries:,} new ones ingested this "
                                "cycle (max_entries), the rest on the next cycles")
             report.errors += 1
-        # Remember validators only when every entry was handled, so a capped feed is fetched again.
+        # Remember validators only when every entry was stored (or failed for good), so a capped feed, or
+        # one with a page to retry, is fetched again in full; a kill before this line has the same effect.
+        complete = not (capped or retry)
         store.update_source_state(source.name, etag=resp.headers.get("etag") if complete else None,
                                   last_modified=resp.headers.get("last-modified") if complete else None)
 
@@ -375,6 +389,4 @@ def ingest_source(config: Config, store: Store, source: Source) -> IngestReport:
     if report.errors and not report.failed:
         store.update_source_state(source.name, last_error=f"{report.errors} item error(s) in the last cycle",
                                   last_error_at=utcnow())
-    store.update_source_state(source.name, add={"articles_added": report.added, "duplicates": report.duplicates,
-                                                "errors": report.errors})
-    return report
+    return report  # the source's counters moved with each write (Store.add_articles_from, record_error)

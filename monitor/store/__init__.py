@@ -116,6 +116,10 @@ class Store:
                            "values (?, ?, ?, ?, ?)", [article_id, source, carried_url or record.get("url") or "",
                                                       record.get("origin") or "", now])
                 out.append((article_id, added))
+            # The source's counters move in the same transaction, so a kill never loses or repeats them.
+            n_added = sum(1 for _, a in out if a)
+            db.execute("update source_state set articles_added = articles_added + ?, duplicates = duplicates + ? "
+                       "where name = ?", [n_added, len(out) - n_added, source])
         return out
 
     def article_for_url(self, *urls: str) -> str | None:
@@ -129,11 +133,17 @@ class Store:
                 return str(row[0])
         return None
 
+    def article_for_hash(self, content_hash: str) -> str | None:
+        """The id of the article stored with this content hash (see ``ingest.content_hash``)."""
+        row = self.db.execute("select id from articles where content_hash = ?", [content_hash]).fetchone()
+        return str(row[0]) if row else None
+
     def note_carrier(self, article_id: str, source: str, url: str, origin: str) -> None:
-        """Record that ``source`` carried an already stored article."""
+        """Record that ``source`` carried an already stored article (counted as one of its duplicates)."""
         with self.transaction() as db:
             db.execute("insert or ignore into article_sources (article_id, source, url, origin, seen_at) "
                        "values (?, ?, ?, ?, ?)", [article_id, source, url, origin, utcnow()])
+            db.execute("update source_state set duplicates = duplicates + 1 where name = ?", [source])
 
     # ------------------------------------------------------------ source state
 
@@ -217,9 +227,12 @@ class Store:
     # ------------------------------------------------------------ errors and runs
 
     def record_error(self, stage: str, source: str, item: str, reason: str, location: str = "") -> None:
+        """One row in ``errors``; an ingest error also counts in its source's ``source_state.errors``."""
         with self.transaction() as db:
             db["errors"].insert({"at": utcnow(), "stage": stage, "source": source, "item": item,
                                  "location": location, "reason": reason})
+            if stage == "ingest":
+                db.execute("update source_state set errors = errors + 1 where name = ?", [source])
 
     def start_run(self, kind: str, ruleset_version: str) -> int:
         with self.transaction() as db:
