@@ -37,7 +37,7 @@ SETTINGS = (
     Setting("user_agent", "monitor/0.1 (sanctions news monitor)", "User-Agent header of every request"),
     Setting("incident_window_days", 30, "alerts with the same incident key more than this many days apart "
             "(by published time) are separate incidents"),
-    Setting("rescan_days", 30, "when the rules change, rescan articles published in the last N days (0: none)"),
+    Setting("rescan_days", 30, "when the rules change, rescan articles published or ingested in the last N days (0: none)"),
     Setting("rules_poll", 2.0, "how often 'monitor run' checks rule and list files for changes (seconds)"),
     Setting("notify", None, "optional notifications: {urls, min_level, mode, realert, dedupe, retry}"),
 )

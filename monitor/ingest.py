@@ -99,7 +99,10 @@ def html_article(raw: str, origin: str) -> ArticleIn | ItemError:
 def _html(raw: str, origin: str) -> ArticleIn | ItemError:
     import trafilatura  # imported lazily: it is slow to import and only HTML needs it
 
-    doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False, favor_precision=True)
+    # Keep the time and offset of the publication date (trafilatura's default keeps only the day).
+    doc = trafilatura.bare_extraction(raw, with_metadata=True, include_comments=False, favor_precision=True,
+                                      date_extraction_params={"original_date": True,
+                                                              "outputformat": "%Y-%m-%dT%H:%M:%S%z"})
     if doc is None:
         return ItemError(origin, "no article text found in the HTML page")
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)

@@ -70,7 +70,7 @@ def scan_pending(store: Store, analyzer: Analyzer, batch: int = 200, progress: P
     """Scan every article not yet scanned by the current ruleset version; group alerts into incidents.
 
     With ``since`` (see :func:`lookback_since`), articles already scanned by an older ruleset
-    are rescanned only when published (or, undated, ingested) since then; never-scanned
+    are rescanned only when published or ingested since then; never-scanned
     articles are always scanned.
     """
     report = ScanReport()

@@ -25,8 +25,15 @@ def test_rules_change_rescans_only_the_look_back_window_unless_all(tmp_path, run
     db = tmp_path / "monitor.db"
     (tmp_path / "rules" / "zenda.yaml").write_text(rule_text("shipped, delivered, unloaded"))
     r = invoke(runner, *base, "scan")
+    assert "scanned 16 article(s)" in r.output  # the 2021 article was ingested today: in the window
+    assert "3 new alert(s)" in r.output  # articles 7 and 14 and the 2021 one: unloaded
+    assert q(db, "select count(*) n from alerts where evidence like '%lot 500%'")[0]["n"] == 1
+    with Store.open(db) as store, store.transaction() as conn:  # as if it had been ingested in 2021
+        conn.execute("update articles set ingested_at = '2021-03-02T00:00:00Z' where title = 'Old report'")
+        conn.execute("delete from alerts where evidence like '%lot 500%'")
+    (tmp_path / "rules" / "zenda.yaml").write_text(rule_text("shipped, delivered, unloaded, moved"))
+    r = invoke(runner, *base, "scan")
     assert "scanned 15 article(s)" in r.output  # the 2021 article keeps its earlier scan
-    assert "2 new alert(s)" in r.output  # articles 7 and 14: unloaded
     assert q(db, "select count(*) n from alerts where evidence like '%lot 500%'")[0]["n"] == 0
     r = invoke(runner, *base, "run", "--once")
     assert "scanned 0 article(s)" in r.output  # run --once uses the same window

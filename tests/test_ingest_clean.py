@@ -53,3 +53,19 @@ def test_repair_text(raw, fixed, note):
     got, notes = repair_text(raw)
     assert got == fixed
     assert (note in notes) if note else notes == []
+
+
+def test_html_publication_time_keeps_its_hour_and_offset(tmp_path):
+    from monitor.ingest import ArticleIn, make_record, read_path
+    page = tmp_path / "p.html"
+    page.write_text(
+        '<html><head><title>Tanker seized</title>'
+        '<meta property="article:published_time" content="2024-03-05T01:30:00+02:00"></head><body><article>'
+        "<h1>Tanker seized</h1><p>North Korea shipped coal to a port in the region last week, officials said on "
+        "Tuesday in a statement that gave more details about the cargo and the ship involved.</p>"
+        "<p>A second paragraph about the vessel and its crew keeps the extractor interested.</p>"
+        "</article></body></html>", encoding="utf-8")
+    [item] = [i for i in read_path(page) if isinstance(i, ArticleIn)]
+    rec = make_record(item, "t")
+    # 01:30 at +02:00 is the previous day in UTC: a day-only date would be off by one
+    assert (rec["published_at"], rec["published_at_source"]) == ("2024-03-04T23:30:00Z", "article")

@@ -169,11 +169,11 @@ class Store:
 
     @staticmethod
     def _to_scan(since: str | None) -> str:
-        """Never-scanned articles, plus (when ``since`` is given) only those published since then."""
+        """Never-scanned articles, plus (when ``since`` is given) only those published or ingested since then."""
         if since is None:
             return "(scanned_ruleset is null or scanned_ruleset != :v)"
         return ("(scanned_ruleset is null or (scanned_ruleset != :v and "
-                "coalesce(nullif(published_at, ''), ingested_at) >= :since))")
+                "(coalesce(nullif(published_at, ''), ingested_at) >= :since or ingested_at >= :since)))")
 
     def articles_to_scan(self, ruleset_version: str, limit: int = 100, after: str = "",
                          since: str | None = None) -> list[dict[str, Any]]:
