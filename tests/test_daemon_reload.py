@@ -41,6 +41,8 @@ def test_hot_reload_keeps_last_good_ruleset_and_rescans_the_window(tmp_path):
         conn_sql = "update alerts set status = 'dismissed', note = 'duplicate story' where id = ?"
         with sqlite3.connect(db, timeout=10) as conn:
             conn.execute(conn_sql, (triaged,))
+            # The old article was published and ingested long ago: outside the look-back window.
+            conn.execute("update articles set ingested_at = '2020-01-16T00:00:00Z' where title = 'Old report'")
 
         # 1. A YAML syntax error: logged and recorded with path:line, the old ruleset keeps running.
         rule_file.write_text(rule_text() + "tests: [\n")
