@@ -88,3 +88,20 @@ def test_incident_window_setting_is_validated_with_its_line(tmp_path: Path):
     with pytest.raises(ConfigError) as exc:
         load_config(cfg)
     assert str(exc.value).startswith(f"{cfg}:2:") and "incident_window_days" in str(exc.value)
+
+
+def test_best_window_counts_independent_sources_in_the_busiest_window():
+    from monitor.corroborate import best_window
+
+    def m(day: int, cluster: str) -> dict:
+        return {"published_at": f"2025-06-{day:02d}T00:00:00Z", "cluster_id": cluster}
+
+    members = [m(1, "a"), m(2, "a"), m(3, "b"), m(9, "c"), m(10, "d"), m(11, "d"), m(20, "e")]
+    n, start, inside = best_window(members, "2025-06-20T00:00:00Z", 7)
+    assert (n, start) == (3, "2025-06-02T00:00:00Z")  # a, b, c from the 2nd to the 9th: the first with 3
+    assert [x["cluster_id"] for x in inside] == ["a", "b", "c"]
+    members.insert(5, m(10, "f"))  # a fourth source in the week from the 3rd: b, c, d, f
+    assert best_window(members, "2025-06-20T00:00:00Z", 7)[:2] == (4, "2025-06-03T00:00:00Z")
+    # windows start no later than the alert's own time (and may reach past it)
+    assert best_window(members, "2025-06-01T00:00:00Z", 7)[:2] == (2, "2025-06-01T00:00:00Z")
+    assert best_window([], "2025-06-02T00:00:00Z", 7) == (0, "2025-06-02T00:00:00Z", [])
