@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.alerts import make_alerts  # noqa: E402
+from monitor.errors import MonitorError  # noqa: E402
 from monitor.explain import explain  # noqa: E402
 from monitor.document import make_document  # noqa: E402
 from monitor.ingest import read_path, make_record  # noqa: E402
@@ -116,7 +117,11 @@ def main() -> int:
     if not (args.corpus / "labels.yaml").exists():
         print(f"error: {args.corpus}/labels.yaml not found", file=sys.stderr)
         return 2
-    r = score(args.corpus, args.rules, args.explain)
+    try:
+        r = score(args.corpus, args.rules, args.explain)
+    except MonitorError as exc:  # a broken rule file: path:line: message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
