@@ -202,11 +202,18 @@ def rules_test(obj: Ctx, paths: tuple[str, ...], rule_ids: tuple[str, ...]) -> N
 @click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Article file to explain against (.txt .md .html .json .jsonl; first article).")
 @click.option("--rules", "rule_paths", multiple=True, help="Rule files or folders (default: from config).")
+@click.option("--published-at", "published_at", metavar="DATE",
+              help="Publication date to judge regimes in force by (default: the article's, else today).")
 @pass_ctx
-def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, rule_paths: tuple[str, ...]) -> None:
+def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, rule_paths: tuple[str, ...],
+                  published_at: str | None) -> None:
     """Show per-pattern hits, exceptions and why RULE_ID did or did not fire."""
     if (text is None) == (file_ is None):
         raise click.UsageError("give exactly one of --text or --file")
+    from .clean import parse_date
+    date = parse_date(published_at) if published_at else ""
+    if published_at and not date:
+        raise click.UsageError(f"--published-at: not a date: {published_at!r} (for example 2024-03-05)")
     title = published = ""
     if file_ is not None:
         from .ingest import ArticleIn, read_path, make_record
@@ -215,6 +222,7 @@ def rules_explain(obj: Ctx, rule_id: str, text: str | None, file_: Path | None, 
             raise click.ClickException(f"{file_}: no readable article in the file")
         rec = make_record(items[0], "cli")
         text, title, published = rec["text"], rec["title"], rec["published_at"]
+    published = date or published
     with errors_to_click():
         ruleset = load_rules(_rule_paths(obj, rule_paths))
         for line in explain_rule(Analyzer(ruleset), rule_id, text or "", title, published):

@@ -168,6 +168,22 @@ def test_rules_explain_fires(runner, cfg):
     assert lines(r.output)[-1].startswith("result: rule fires")
 
 
+def test_rules_explain_judges_regimes_on_the_given_date(runner, cfg):
+    text = "Iran shipped attack drones to Russia."
+
+    def regimes(date: str) -> str:
+        r = invoke(runner, *cfg, "rules", "explain", "arms_transfer_embargoed_state", "--text", text,
+                   "--published-at", date)
+        assert r.exit_code == 0, r.output
+        return next(l for l in lines(r.output) if l.strip().startswith("regimes in force"))
+
+    in_2021, in_2026 = regimes("2021-06-01"), regimes("2026-01-01")
+    assert "2231" in in_2021 and in_2021 != in_2026  # resolution 2231's restrictions, then the snapback
+    r = invoke(runner, *cfg, "rules", "explain", "arms_transfer_embargoed_state", "--text", text,
+               "--published-at", "someday")
+    assert r.exit_code == 2 and "not a date" in r.output
+
+
 def test_rules_explain_unknown_rule(runner, cfg):
     r = invoke(runner, *cfg, "rules", "explain", "no_such_rule", "--text", "anything")
     assert r.exit_code == 1
