@@ -117,9 +117,7 @@ def ingest(obj: Ctx, targets: tuple[str, ...], source: str) -> None:
         r = ingest_paths(store, paths, source, obj.config.max_file_bytes if Path(obj.config_path).exists()
                          else 5_000_000)
         for url in urls:
-            u = ingest_url(obj.config, store, url, source)
-            for k in ("added", "duplicates", "errors", "files"):
-                setattr(r, k, getattr(r, k) + getattr(u, k))
+            r.add(ingest_url(obj.config, store, url, source))
         click.echo(f"ingested {r.added:,} new article(s) from {r.files:,} file(s) "
                    f"({r.duplicates:,} already stored, {r.errors:,} error(s))")
         if r.errors:

@@ -40,7 +40,7 @@ from .instance import InstanceLock
 from .notify import notify_pending
 from .pipeline import Analyzer
 from .reload import rules_fingerprint, validate_ruleset
-from .scan import IngestReport, ScanReport, ingest_source, lookback_since, scan_pending
+from .scan import IngestReport, ScanReport, finish_cycle, ingest_source, lookback_since, scan_pending
 from .store import Store, utcnow
 
 __all__ = ["Daemon", "Stopping", "STOP_GRACE"]
@@ -86,13 +86,6 @@ class Cycle:
     scan: ScanReport
     status: str
     seconds: float
-
-
-def _add_scan(total: ScanReport, r: ScanReport) -> None:
-    for k in ("scanned", "failed", "alerts_new", "alerts_updated"):
-        setattr(total, k, getattr(total, k) + getattr(r, k))
-    total.by_level.update(r.by_level)
-    total.by_rule.update(r.by_rule)
 
 
 class Daemon:
@@ -201,7 +194,7 @@ class Daemon:
             assert self.analyzer is not None
             r = scan_pending(self.store(), self.analyzer, self.config.scan_batch, None, self._should_yield,
                              since=self._since(), incident_window_days=self.config.incident_window_days)
-            _add_scan(total, r)
+            total.add(r)
             if self._pending is None:
                 break
         return total
@@ -214,18 +207,14 @@ class Daemon:
         ingest, scan, status = IngestReport(), ScanReport(), "failed"
         try:
             for src in sources:
-                r = ingest_source(self.config, _StoppableStore(store, self.stop_event), src)  # type: ignore[arg-type]
-                for k in ("added", "duplicates", "errors", "files"):
-                    setattr(ingest, k, getattr(ingest, k) + getattr(r, k))
+                ingest.add(ingest_source(self.config, _StoppableStore(store, self.stop_event), src))  # type: ignore[arg-type]
             scan = self._scan()
             status = "stopped" if self.stop_event.is_set() else "ok"
         except Stopping:
             status = "stopped"
             raise
         finally:
-            store.finish_run(run_id, status, articles_ingested=ingest.added, duplicates=ingest.duplicates,
-                             articles_scanned=scan.scanned, alerts_new=scan.alerts_new,
-                             alerts_updated=scan.alerts_updated, errors=ingest.errors + scan.failed)
+            finish_cycle(store, run_id, status, ingest, scan)
             secs = time.monotonic() - started
             fields = {"job": kind, "status": status, "ingested": ingest.added, "duplicates": ingest.duplicates,
                       "ingest_errors": ingest.errors, "scanned": scan.scanned, "scan_failed": scan.failed,

@@ -22,7 +22,7 @@ from .alerts import make_alerts
 from .incidents import DEFAULT_WINDOW_DAYS, Grouper
 from .store import Store
 
-__all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once", "lookback_since"]
+__all__ = ["IngestReport", "ScanReport", "ingest_paths", "ingest_source", "scan_pending", "run_once", "lookback_since", "finish_cycle"]
 
 log = logging.getLogger("monitor")
 Progress = Callable[[int, int], None]
@@ -36,6 +36,22 @@ class ScanReport:
     alerts_updated: int = 0
     by_level: Counter = field(default_factory=Counter)
     by_rule: Counter = field(default_factory=Counter)
+
+    def add(self, other: "ScanReport") -> None:
+        """Add another scan's counts."""
+        self.scanned += other.scanned
+        self.failed += other.failed
+        self.alerts_new += other.alerts_new
+        self.alerts_updated += other.alerts_updated
+        self.by_level.update(other.by_level)
+        self.by_rule.update(other.by_rule)
+
+
+def finish_cycle(store: Store, run_id: int, status: str, ingest: IngestReport, scan: ScanReport) -> None:
+    """Close a ``runs`` row with the cycle's counts."""
+    store.finish_run(run_id, status, articles_ingested=ingest.added, duplicates=ingest.duplicates,
+                     articles_scanned=scan.scanned, alerts_new=scan.alerts_new,
+                     alerts_updated=scan.alerts_updated, errors=ingest.errors + scan.failed)
 
 
 def ingest_paths(store: Store, paths: list[Path], source: str, max_bytes: int = 5_000_000) -> IngestReport:
@@ -120,14 +136,10 @@ def run_once(config: Config, store: Store, analyzer: Analyzer, progress: Progres
     scan = ScanReport()
     try:
         for src in config.sources:
-            r = ingest_source(config, store, src)
-            for k in ("added", "duplicates", "errors", "files"):
-                setattr(ingest, k, getattr(ingest, k) + getattr(r, k))
+            ingest.add(ingest_source(config, store, src))
         scan = scan_pending(store, analyzer, config.scan_batch, progress, since=since,
                             incident_window_days=config.incident_window_days)
         status = "ok"
     finally:
-        store.finish_run(run_id, status, articles_ingested=ingest.added, duplicates=ingest.duplicates,
-                         articles_scanned=scan.scanned, alerts_new=scan.alerts_new,
-                         alerts_updated=scan.alerts_updated, errors=ingest.errors + scan.failed)
+        finish_cycle(store, run_id, status, ingest, scan)
     return ingest, scan

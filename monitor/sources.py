@@ -46,6 +46,13 @@ class IngestReport:
     skipped: bool = False  # a feed waiting for its backoff, or given up after a permanent failure
     failed: bool = False  # the source as a whole failed this cycle
 
+    def add(self, other: "IngestReport") -> None:
+        """Add another source's counts (what a cycle over several sources reports)."""
+        self.added += other.added
+        self.duplicates += other.duplicates
+        self.errors += other.errors
+        self.files += other.files
+
 
 def fetcher_for(config: Config) -> Fetcher:
     return Fetcher(timeout=config.http_timeout, deadline=config.http_deadline, max_bytes=config.max_response_bytes,
