@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Location
-from .parse import ID_RE, Collector, str_list, unknown_keys
+from .parse import Collector, document_id, str_list
 from .ruletypes import LEVELS, STATUSES
 from .yamlfile import Marks
 
@@ -76,16 +76,10 @@ def parse_window_days(value: Any) -> float | None:
 
 def parse_correlation(data: dict[str, Any], marks: Marks, out: Collector) -> Correlation | None:
     """A validated :class:`Correlation`, or None after reporting every problem to ``out``."""
-    cid = data.get("id")
-    name = cid if isinstance(cid, str) else ""
-    unknown_keys(data, CORRELATION_KEYS, marks, (), "correlation", out, name)
-    missing = [k for k in CORRELATION_REQUIRED if k not in data]
-    if missing:
-        out.error(marks.value(), f"correlation is missing required key(s): {', '.join(missing)}", name)
+    cid = document_id(data, marks, out, "correlation", CORRELATION_KEYS, CORRELATION_REQUIRED)
+    if cid is None:
         return None
-    if not isinstance(cid, str) or not ID_RE.match(cid):
-        out.error(marks.value("id"), f"correlation id must match {ID_RE.pattern}, got {cid!r}")
-        return None
+    name = cid
     ok = True
     rules = str_list(data["rules"], marks.value("rules"), "rules", out, name)
     if not rules:

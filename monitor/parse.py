@@ -22,7 +22,7 @@ from .ruletypes import (
 from .yamlfile import Marks
 
 __all__ = ["discover_rule_files", "Collector", "parse_list", "parse_pattern", "parse_match", "refs", "digest",
-           "str_list", "unknown_keys", "ID_RE", "PLACEHOLDER_RE", "SPECIAL_PLACEHOLDERS"]
+           "str_list", "unknown_keys", "document_id", "ID_RE", "PLACEHOLDER_RE", "SPECIAL_PLACEHOLDERS"]
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -88,6 +88,22 @@ def unknown_keys(data: dict[str, Any], allowed: set[str], marks: Marks, keypath:
 
 
 # ---------------------------------------------------------------- lists
+
+def document_id(data: dict[str, Any], marks: Marks, out: Collector, kind: str, keys: set[str],
+                required: tuple[str, ...]) -> str | None:
+    """Check a rule-like document's keys and id (reported to ``out``); its id, or None when unusable."""
+    did = data.get("id")
+    name = did if isinstance(did, str) else ""
+    unknown_keys(data, keys, marks, (), kind, out, name)
+    missing = [k for k in required if k not in data]
+    if missing:
+        out.error(marks.value(), f"{kind} is missing required key(s): {', '.join(missing)}", name)
+        return None
+    if not isinstance(did, str) or not ID_RE.match(did):
+        out.error(marks.value("id"), f"{kind} id must match {ID_RE.pattern}, got {did!r}")
+        return None
+    return did
+
 
 def parse_list(data: dict[str, Any], marks: Marks, out: Collector) -> TermList | None:
     unknown_keys(data, LIST_KEYS, marks, (), "list", out)

@@ -15,7 +15,7 @@ from .correlation import Correlation, check_correlations, parse_correlation
 from .errors import Location, RuleError
 from .parse import (
     ID_RE, PLACEHOLDER_RE, SPECIAL_PLACEHOLDERS, Collector, digest, discover_rule_files, parse_list,
-    parse_match, parse_pattern, refs, str_list, unknown_keys,
+    document_id, parse_match, parse_pattern, refs, str_list, unknown_keys,
 )
 from .parse_roles import check_measures, parse_regimes, parse_roles
 from .ruletypes import (
@@ -144,16 +144,10 @@ def _parse_test(i: int, raw: Any, marks: Marks, patterns: dict[str, PatternSpec]
 
 
 def _parse_rule(data: dict[str, Any], marks: Marks, lists: dict[str, TermList], out: Collector) -> Rule | None:
-    rid = data.get("id")
-    rule = rid if isinstance(rid, str) else ""
-    unknown_keys(data, RULE_KEYS, marks, (), "rule", out, rule)
-    missing = [k for k in RULE_REQUIRED if k not in data]
-    if missing:
-        out.error(marks.value(), f"rule is missing required key(s): {', '.join(missing)}", rule)
+    rid = document_id(data, marks, out, "rule", RULE_KEYS, RULE_REQUIRED)
+    if rid is None:
         return None
-    if not isinstance(rid, str) or not ID_RE.match(rid):
-        out.error(marks.value("id"), f"rule id must match {ID_RE.pattern}, got {rid!r}")
-        return None
+    rule = rid
     level = data["level"]
     if level not in LEVELS:
         out.error(marks.value("level"), f"unknown level '{level}' (use {', '.join(LEVELS)})", rule)
