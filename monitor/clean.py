@@ -55,11 +55,11 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, list[st
         except UnicodeDecodeError:
             return data.decode("utf-16", errors="replace"), ["decoded-utf16", "invalid-bytes-replaced"]
     try:
-        text = data.decode("utf-8-sig")
-        if not declared or not text.isascii():
-            return text, []  # valid UTF-8 with non-ASCII text is UTF-8 whatever the declaration says
+        utf8: str | None = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        pass
+        utf8 = None
+    if utf8 is not None and (not declared or not utf8.isascii()):
+        return utf8, []  # valid UTF-8 with non-ASCII text is UTF-8 whatever the declaration says
     if declared:
         name = declared.strip().strip("'\"").lower()
         if name in _LATIN1_NAMES:
@@ -73,10 +73,8 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, list[st
                 return data.decode(codec), [f"decoded-{codec}"]
             except UnicodeDecodeError:
                 pass  # declared wrongly: detect below
-    try:
-        return data.decode("utf-8-sig"), []
-    except UnicodeDecodeError:
-        pass
+    if utf8 is not None:
+        return utf8, []
     sample = data[:200_000]
     high = sum(1 for b in sample if b >= 0x80)
     utf8 = sum(len(m) for m in _UTF8_SEQ.findall(sample))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, Location
+from .ruletypes import LEVELS
 from .yamlfile import Marks, load_yaml_file
 
 __all__ = ["Config", "NotifyConfig", "Source", "SETTINGS", "SOURCE_KINDS", "load_config", "parse_duration"]
@@ -46,7 +47,7 @@ SOURCE_KEYS = {"name", "kind", "path", "url", "every", "cron", "fetch_pages", "m
 FIELD_NAMES = ("title", "text", "url", "published_at", "source", "author")
 NOTIFY_KEYS = {"urls", "min_level", "mode", "realert", "dedupe", "retry"}
 NOTIFY_MODES = ("per-alert", "digest")
-NOTIFY_LEVELS = ("info", "low", "medium", "high", "critical")
+NOTIFY_LEVELS = LEVELS
 DEDUPE_COLUMNS = ("incident_id", "rule_id", "article_id", "level", "captures", "supplier", "recipient", "item",
                   "regimes")
 DEFAULT_EVERY = 900.0

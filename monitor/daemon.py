@@ -57,7 +57,7 @@ class Stopping(BaseException):
 
 
 # Every Store method that ingestion writes through (sources.py, scan.ingest_paths).
-_GUARDED_WRITES = frozenset({"add_article", "add_article_from", "add_articles_from", "note_carrier",
+_GUARDED_WRITES = frozenset({"add_article", "add_articles_from", "note_carrier",
                              "update_source_state", "transaction", "record_error"})
 
 

@@ -19,7 +19,7 @@ from .match import Hit, PatternHits
 from .roles import Regimes, Roles, article_date, regimes_of, resolve_roles, role_facts, sanctioned_side
 from .ruletypes import All, AnyOf, AtLeast, ExceptionSpec, ListEntry, MatchNode, Near, Not, PatternSpec, Ref, Rule, TermList
 
-__all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exception_fires", "exceptions_firing"]
+__all__ = ["UnitFacts", "could_match", "rule_units", "build_facts", "near_holds", "exceptions_firing"]
 
 
 @dataclass
@@ -139,8 +139,8 @@ def exceptions_firing(doc: Document, exceptions: list[ExceptionSpec], hits: dict
             out[exc.name] = cues if has_anchor else []
         else:
             scoped[exc.name] = _qualified(doc, exc, hits)
-    mood = set().union(*(cov for name, (_, cov) in scoped.items()
-                         if next(e for e in exceptions if e.name == name).effect in ("suppress", "lower")))
+    mood = set().union(*(scoped[e.name][1] for e in exceptions
+                         if e.name in scoped and e.effect in ("suppress", "lower")))
     for exc in exceptions:
         if exc.name not in scoped:
             continue
@@ -149,12 +149,6 @@ def exceptions_firing(doc: Document, exceptions: list[ExceptionSpec], hits: dict
         whole = any(hits.get(p) and all((p, doc.word_index(h.start)) in pool for h in hits[p]) for p in exc.of)
         out[exc.name] = used if used and whole else []
     return out
-
-
-def exception_fires(doc: Document, exc: ExceptionSpec, hits: dict[str, list[Hit]],
-                    exceptions: list[ExceptionSpec] | None = None) -> list[Hit]:
-    """The cue hits that trigger ``exc`` in a unit, judged with the rule's other ``exceptions``."""
-    return exceptions_firing(doc, exceptions or [exc], hits)[exc.name]
 
 
 def _lookup(lists: dict[str, TermList]) -> Any:
@@ -209,8 +203,8 @@ def build_facts(rule: Rule, doc: Document, hits: PatternHits, skip_hopeless: boo
             else:
                 st = starts[name]
                 in_unit[name] = ordered[name][bisect.bisect_left(st, unit.start):bisect.bisect_left(st, unit.end)]
-        if skip_hopeless and not could_match(rule.match, {n for n in rule.patterns if in_unit[n]}):
-            continue
+        if skip_hopeless and present_in is None and not could_match(rule.match, {n for n in rule.patterns if in_unit[n]}):
+            continue  # window units overlap, so they are checked here (disjoint units were checked above)
         fact: dict[str, Any] = {"rule": rule.id, "unit": unit.index}
         for name in rule.patterns:
             fact[f"p_{name}"] = len(in_unit[name])

@@ -166,11 +166,10 @@ class Grouper(Corroborating):
                     db.execute("update alerts set incident_key = null, incident_id = null where id = ?", [aid])
                     left.add(old_key)
             alerts = [r[:-1] for r in rows if not r[-1]]
-            art = db.execute("select title, text, url, source from articles where id = ?", [article_id]).fetchone()
-            title, text, url, source = art
+            title, text, url, source, published = db.execute(
+                "select title, text, url, source, published_at from articles where id = ?", [article_id]).fetchone()
             now = utcnow()
             cluster, merged = assign_cluster(db, article_id, text or title or "", outlet_of(url, source), now)
-            published = db.execute("select published_at from articles where id = ?", [article_id]).fetchone()[0]
             if merged:  # copies that were separate sources are now one: their incidents count again
                 for key, lo, hi in db.execute(
                         "select a.incident_key, min(ar.published_at), max(ar.published_at) from alerts a "
@@ -179,10 +178,9 @@ class Grouper(Corroborating):
                         "group by a.incident_key", [cluster, article_id]).fetchall():
                     self._regroup(db, key, now, lo, hi)
             for aid, rule_id, supplier, recipient, item, spans, captures, old_key in alerts:
-                parties = parties_of(self.ruleset.rule(rule_id), json.loads(spans or "[]"),
-                                     json.loads(captures or "{}"), self.state_ids)
-                key = incident_key(rule_id, supplier, recipient, item_group(self.ruleset.rule(rule_id), item),
-                                   parties)
+                rule = self.ruleset.rule(rule_id)
+                parties = parties_of(rule, json.loads(spans or "[]"), json.loads(captures or "{}"), self.state_ids)
+                key = incident_key(rule_id, supplier, recipient, item_group(rule, item), parties)
                 if key != old_key:
                     db.execute("update alerts set incident_key = ?, parties = ? where id = ?",
                                [key, json.dumps(parties), aid])

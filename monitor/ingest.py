@@ -93,10 +93,6 @@ def _markdown(text: str) -> tuple[str, str]:
 
 def html_article(raw: str, origin: str) -> ArticleIn | ItemError:
     """Main text and metadata (title, author, site name, date, canonical URL) of an HTML page."""
-    return _html(raw, origin)
-
-
-def _html(raw: str, origin: str) -> ArticleIn | ItemError:
     import trafilatura  # imported lazily: it is slow to import and only HTML needs it
 
     # Keep the time and offset of the publication date (trafilatura's default keeps only the day).
@@ -192,7 +188,7 @@ def _email(data: bytes, origin: str) -> ArticleIn | ItemError:
     except Exception as exc:  # the stdlib parser raises many kinds of errors on broken mail
         return ItemError(origin, f"cannot parse e-mail: {type(exc).__name__}: {exc}")
     if body.get_content_type() == "text/html":
-        art = _html(content, origin)
+        art = html_article(content, origin)
         if isinstance(art, ItemError):
             return art
         art.title = subject or art.title
@@ -247,7 +243,7 @@ def read_data(data: bytes, origin: str, fmt: str, fields: dict[str, str] | None 
             art.origin, art.format, art.repairs = origin, fmt, notes
         yield art
     elif fmt == "html":
-        art = _html(raw, origin)
+        art = html_article(raw, origin)
         if isinstance(art, ArticleIn):
             art.origin, art.format, art.repairs = origin, fmt, notes
         yield art

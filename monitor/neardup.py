@@ -107,4 +107,4 @@ def assign_cluster(db: Any, article_id: str, text: str, outlet: str, now: str) -
         rows = ", ".join("(?, ?, ?)" for _ in bands)
         db.execute(f"insert into article_bands (band, hash, article_id) values {rows}",
                    [x for b, h in enumerate(bands) for x in (b, h, article_id)])
-    return cluster, [c for c in sorted(clusters - {article_id}) if c != cluster]
+    return cluster, others

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .config import NotifyConfig
+from .ruletypes import level_rank
 from .store import Store, utcnow
 
 __all__ = ["NotifyReport", "notify_pending", "send"]
 
 log = logging.getLogger("monitor.notify")
-LEVEL_SEVERITY = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 MAX_BACKOFF = 6 * 3600.0
 BATCH = 200
 
@@ -76,7 +76,7 @@ def _queue(store: Store, cfg: NotifyConfig, now: datetime, report: NotifyReport)
     rows = store.query(
         f"select a.id, a.level, a.status, a.created_at, {cols} from alerts a where a.severity >= ? and a.created_at >= ? and a.retracted_at = '' "
         "and a.id not in (select alert_id from notifications) order by a.created_at, a.id limit ?",
-        [LEVEL_SEVERITY[cfg.min_level], _since(store), BATCH])
+        [level_rank(cfg.min_level), _since(store), BATCH])
     if not rows:
         return
     window_start = _iso(now - timedelta(seconds=cfg.realert))
@@ -106,7 +106,7 @@ def _message(alerts: list[dict[str, Any]]) -> tuple[str, str]:
     if len(alerts) == 1:
         a = alerts[0]
         return f"monitor: {a['level']} alert: {a['rule_title'] or a['rule_id']}", line(a)
-    top = max(alerts, key=lambda a: LEVEL_SEVERITY.get(a["level"], 0))["level"]
+    top = max(alerts, key=lambda a: level_rank(a["level"]))["level"]
     return (f"monitor: {len(alerts)} new alerts (highest: {top})",
             "\n\n".join(line(a) for a in alerts))
 

@@ -301,23 +301,21 @@ def _failed(store: Store, source: Source, state: dict[str, Any], report: IngestR
 
 
 def _ingest_feed(config: Config, store: Store, source: Source, report: IngestReport) -> None:
-    state = store.source_state(source.name)
-    same = state.get("location") == source.url
+    state = store.source_state(source.name)  # ingest_source reset it if the URL changed
     now = datetime.now(timezone.utc)
-    if same and state.get("gave_up_at"):
+    if state.get("gave_up_at"):
         report.skipped = True
         return
-    if same and state.get("next_try_at") and state["next_try_at"] > _iso(now):
+    if state.get("next_try_at") and state["next_try_at"] > _iso(now):
         report.skipped = True
         return
-    etag = state.get("etag") if same else None
-    modified = state.get("last_modified") if same else None
+    etag, modified = state.get("etag"), state.get("last_modified")
     with fetcher_for(config) as fetcher:
         try:
             resp = fetcher.get(source.url, etag, modified,
                                accept="application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5")
         except FetchError as exc:
-            _failed(store, source, state if same else {}, report, f"fetch failure: {exc.reason}", exc.transient)
+            _failed(store, source, state, report, f"fetch failure: {exc.reason}", exc.transient)
             return
         if resp.not_modified:
             store.update_source_state(source.name, failures=0, next_try_at=None)
@@ -325,7 +323,7 @@ def _ingest_feed(config: Config, store: Store, source: Source, report: IngestRep
         try:
             entries, _title, warning = parse_feed(resp.content, resp.headers)
         except FeedError as exc:  # maybe a temporary error page: back off like a transient failure
-            _failed(store, source, state if same else {}, report, str(exc), not exc.permanent)
+            _failed(store, source, state, report, str(exc), not exc.permanent)
             store.update_source_state(source.name, etag=None, last_modified=None)
             return
         store.update_source_state(source.name, failures=0, next_try_at=None)

@@ -83,14 +83,10 @@ class Store:
             )
             return cur.rowcount == 1
 
-    def add_article_from(self, record: dict[str, Any], source: str, carried_url: str = "") -> tuple[str, bool]:
-        """Store an article once (same content hash, or same canonical URL, is a duplicate) and note
-        that ``source`` carried it. Returns (article id, True if newly added)."""
-        return self.add_articles_from([(record, carried_url)], source)[0]
-
     def add_articles_from(self, batch: list[tuple[dict[str, Any], str]], source: str,
                           files: list[tuple[str, int, int, str, int, int]] | None = None) -> list[tuple[str, bool]]:
-        """:meth:`add_article_from` for a batch of (record, carried URL) in one short transaction, with the
+        """Store a batch of (record, carried URL) once each (same content hash, or same canonical URL, is a
+        duplicate) and note that ``source`` carried them, in one short transaction, with the
         state of the files they came from: (path, size, mtime_ns, content hash, articles, errors)."""
         now = utcnow()
         out = []
