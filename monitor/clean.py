@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 import ftfy
 from dateutil import parser as dateparser
 
+from .store import iso_utc
+
 __all__ = ["decode_bytes", "repair_text", "parse_date", "content_hash"]
 
 # Encodings charset-normalizer may guess for Western text; they are read as cp1252 (what browsers do).
@@ -125,7 +127,7 @@ def parse_date(value: object) -> str:
         return ""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(dt)
 
 
 def content_hash(title: str, text: str) -> str:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from .correlation import Correlation
+from .store import iso_utc
 
 __all__ = ["Corroborating", "best_window", "epoch", "shift_iso"]
 
@@ -29,7 +30,7 @@ def epoch(t: str) -> float:
 
 
 def shift_iso(t: str, days: float) -> str:
-    return datetime.fromtimestamp(epoch(t) + days * 86400, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(datetime.fromtimestamp(epoch(t) + days * 86400, timezone.utc))
 
 
 def best_window(members: list[dict[str, Any]], t: str, days: float) -> tuple[int, str, list[dict[str, Any]]]:

@@ -41,7 +41,7 @@ from .notify import notify_pending
 from .pipeline import Analyzer
 from .reload import rules_fingerprint, validate_ruleset
 from .scan import IngestReport, ScanReport, finish_cycle, ingest_source, lookback_since, scan_pending
-from .store import Store, utcnow
+from .store import Store, iso_utc, utcnow
 
 __all__ = ["Daemon", "Stopping", "STOP_GRACE"]
 
@@ -132,7 +132,7 @@ class Daemon:
     def _job_row(self, name: str, **fields: Any) -> None:
         job = self.scheduler.get_job(name)
         nxt = job.next_run_time if job is not None else None
-        fields["next_run_at"] = nxt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if nxt else None
+        fields["next_run_at"] = iso_utc(nxt) if nxt else None
         cols = ", ".join(f"{k} = :{k}" for k in fields)
         with self.store().transaction() as db:
             db.execute(f"update jobs set {cols} where name = :name", {**fields, "name": name})

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .store import iso_utc
+
 __all__ = ["FeedEntry", "FeedError", "parse_feed", "html_to_text", "meta_charset"]
 
 _BLOCK_END = re.compile(r"(?i)</(p|div|li|h[1-6]|blockquote|tr|section|article)\s*>|<br\s*/?>")
@@ -81,7 +83,7 @@ def _date(entry: Any) -> str:
         if value:
             try:
                 from datetime import datetime, timezone
-                return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                return iso_utc(datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc))
             except (OverflowError, ValueError, TypeError):
                 continue
     return ""

@@ -19,6 +19,7 @@ from typing import Any
 from .config import NotifyConfig
 from .ruletypes import level_rank
 from .store import Store, utcnow
+from .store import iso_utc as _iso
 
 __all__ = ["NotifyReport", "notify_pending", "send"]
 
@@ -33,10 +34,6 @@ class NotifyReport:
     skipped: int = 0
     sent: int = 0
     failed: int = 0
-
-
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def send(urls: tuple[str, ...], title: str, body: str) -> str:

@@ -6,6 +6,7 @@ so later stages (compiler, tests, explain) can point back at the source.
 
 from __future__ import annotations
 
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -84,11 +85,12 @@ class TermList:
     location: Location
     digest: str
 
+    @cached_property
+    def _by_id(self) -> dict[str, ListEntry]:
+        return {e.id: e for e in self.entries}
+
     def entry(self, entry_id: str) -> ListEntry | None:
-        for e in self.entries:
-            if e.id == entry_id:
-                return e
-        return None
+        return self._by_id.get(entry_id)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .feeds import FeedEntry, FeedError, meta_charset, parse_feed
 from .fetch import FetchError, Fetcher
 from .ingest import FORMATS, ArticleIn, ItemError, html_article, iter_files, make_record, read_data, read_json_line
 from .store import Store, utcnow
+from .store import iso_utc as _iso
 from .urls import canonical_url, is_http_url
 
 __all__ = ["IngestReport", "ingest_source", "ingest_url", "fetcher_for", "add_items", "BACKOFF_BASE",
@@ -57,10 +58,6 @@ class IngestReport:
 def fetcher_for(config: Config) -> Fetcher:
     return Fetcher(timeout=config.http_timeout, deadline=config.http_deadline, max_bytes=config.max_response_bytes,
                    max_redirects=config.max_redirects, host_delay=config.host_delay, user_agent=config.user_agent)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Writer:

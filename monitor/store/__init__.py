@@ -17,9 +17,9 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from ..errors import Location, StoreError
-from .schema import migrations, utcnow
+from .schema import iso_utc, migrations, utcnow
 
-__all__ = ["Store", "utcnow", "BUSY_TIMEOUT_MS"]
+__all__ = ["Store", "utcnow", "iso_utc", "BUSY_TIMEOUT_MS"]
 
 BUSY_TIMEOUT_MS = 10_000
 JSON_COLUMNS = ("spans", "captures", "notes", "regimes", "resolutions")

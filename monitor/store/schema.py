@@ -11,13 +11,18 @@ from datetime import datetime, timezone
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-__all__ = ["migrations", "utcnow"]
+__all__ = ["migrations", "utcnow", "iso_utc"]
 
 migrations = Migrations("monitor")
 
 
+def iso_utc(dt: datetime) -> str:
+    """An aware datetime as the schema's ISO-8601 UTC text (``YYYY-MM-DDTHH:MM:SSZ``)."""
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def utcnow() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(datetime.now(timezone.utc))
 
 
 @migrations()
